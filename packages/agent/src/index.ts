@@ -1,1 +1,2 @@
-export {};
+export * from './http/index.js';
+export * from './tunnel/index.js';

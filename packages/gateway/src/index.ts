@@ -1,1 +1,1 @@
-export {};
+export * from './tunnel/index.js';

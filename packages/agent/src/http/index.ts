@@ -1,0 +1,1 @@
+export { type HttpUpstream, serveHttpSession } from './http-upstream.js';

@@ -1,0 +1,6 @@
+export {
+  type ConnectionKind,
+  TunnelClient,
+  type TunnelClientOptions,
+  type TunnelClientState,
+} from './tunnel-client.js';

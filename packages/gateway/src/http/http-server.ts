@@ -1,0 +1,138 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { toWardError, WardError } from '@ward/protocol';
+import { bearerToken, type Identity } from '../identity/index.js';
+import type { ConnectionKind } from '../tunnel/index.js';
+import { type HttpProxyContext, proxyHttpExchange } from './http-proxy.js';
+import { sendJson, sendJsonError } from './json-error.js';
+
+/** Routes mounted under /api/v1 (sessions, audit, …); returns false when it has no such route. */
+export type ApiHandler = (req: IncomingMessage, res: ServerResponse, url: URL, identity: Identity) => Promise<boolean>;
+
+export interface GatewayHttpOptions {
+  proxy: HttpProxyContext;
+  authenticate(token: string): Promise<Identity>;
+  connectionType(name: string): ConnectionKind | undefined;
+  /** What /healthz reports; `ok: false` answers 503. */
+  health(): { ok: boolean; [key: string]: unknown };
+  api?: ApiHandler;
+}
+
+const CONNECTION_PATH = /^\/c\/([a-z0-9][a-z0-9_-]{0,62})(\/.*)?$/;
+
+function sourceOf(req: IncomingMessage): string {
+  const { remoteAddress, remotePort } = req.socket;
+  return remoteAddress?.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
+}
+
+/**
+ * The gateway's HTTP listener: health, the API, and every HTTP connection at
+ * `/c/<connection>/…` (an OpenAI client's base URL is `…/c/<connection>/v1`).
+ */
+export function createGatewayHttpServer(options: GatewayHttpOptions): http.Server {
+  const server = http.createServer((req, res) => {
+    handle(options, req, res).catch((err) => sendJsonError(res, toWardError(err)));
+  });
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  return server;
+}
+
+async function handle(options: GatewayHttpOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://gateway.invalid');
+  if (url.pathname === '/healthz') {
+    const health = options.health();
+    sendJson(res, health.ok ? 200 : 503, health);
+    return;
+  }
+  const match = CONNECTION_PATH.exec(url.pathname);
+  const isApi = url.pathname.startsWith('/api/');
+  if (!match && !isApi) {
+    sendJsonError(res, new WardError('ERR_HTTP_NOT_FOUND', 'not_found', `no route for ${url.pathname}`));
+    return;
+  }
+  const connection = match?.[1];
+  const source = sourceOf(req);
+  const recorder = options.proxy.recorder;
+  if (!recorder.healthy) {
+    sendJsonError(
+      res,
+      new WardError(
+        'ERR_AUDIT_UNAVAILABLE',
+        'unavailable',
+        'the audit store cannot write; the gateway refuses new work until it can',
+      ),
+    );
+    return;
+  }
+
+  let identity: Identity;
+  try {
+    const token = bearerToken(req.headers.authorization, header(req, 'x-api-key'));
+    if (!token)
+      throw new WardError(
+        'ERR_AUTH_TOKEN_MISSING',
+        'unauthenticated',
+        'send a ward token as "Authorization: Bearer <token>" (the API key of an OpenAI client)',
+      );
+    identity = await options.authenticate(token);
+  } catch (err) {
+    const error = toWardError(err, 'ERR_AUTH_TOKEN_INVALID', 'unauthenticated');
+    await recorder.record(undefined, 'auth.denied', {
+      source,
+      connection,
+      decision: 'deny',
+      rule: 'auth.token',
+      data: { code: error.code, protocol: 'http' },
+    });
+    sendJsonError(res, error, { 'www-authenticate': 'Bearer realm="ward"' });
+    return;
+  }
+
+  if (isApi) {
+    if (!options.api || !(await options.api(req, res, url, identity))) {
+      sendJsonError(
+        res,
+        new WardError('ERR_HTTP_NOT_FOUND', 'not_found', `no API route for ${req.method} ${url.pathname}`),
+      );
+    }
+    return;
+  }
+
+  const name = connection ?? '';
+  const type = options.connectionType(name);
+  if (type !== 'http') {
+    const error = type
+      ? new WardError('ERR_CONN_TYPE_MISMATCH', 'invalid_argument', `"${name}" is a ${type} connection, not http`)
+      : new WardError('ERR_CONN_UNKNOWN', 'not_found', `no connection named "${name}"`);
+    sendJsonError(res, error);
+    return;
+  }
+  if (!identity.roles.some((r) => r === 'admin' || r === 'user')) {
+    const error = new WardError(
+      'ERR_ACCESS_DENIED',
+      'permission_denied',
+      `${identity.subject} may not open sessions (roles: ${identity.roles.join(', ') || 'none'})`,
+    );
+    await recorder.record(undefined, 'access.denied', {
+      identity,
+      source,
+      connection: name,
+      decision: 'deny',
+      rule: 'role',
+      data: { code: error.code },
+    });
+    sendJsonError(res, error);
+    return;
+  }
+  await proxyHttpExchange(options.proxy, req, res, {
+    connection: name,
+    path: `${match?.[2] ?? '/'}${url.search}`,
+    identity,
+    source,
+  });
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}

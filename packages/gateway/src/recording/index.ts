@@ -1,0 +1,1 @@
+export type { Protocol, Recorder, RecordFields, SessionInfo, SessionOutcome } from './recorder.js';
