@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 
 /** A new agent key: `wak_` + 32 random bytes. Shown once; the gateway keeps only its hash. */
 export function generateAgentKey(): string {
@@ -18,12 +18,19 @@ export function agentKeyHashEquals(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** True for 127.0.0.0/8, ::1 and localhost: the only places plaintext tunnels may use. */
+// BlockList parses every spelling of an address (`0:0:0:0:0:0:0:1`, `::ffff:7f00:1`) and
+// matches IPv4-mapped IPv6 against the IPv4 subnet, which prefix tests on the text miss.
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** True for 127.0.0.0/8, ::1 (any spelling, IPv4-mapped included) and localhost. */
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h === '::1') return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (h.startsWith('::ffff:')) return h.slice(7).startsWith('127.');
+  if (h === 'localhost') return true;
+  const family = isIP(h);
+  if (family === 4) return LOOPBACK.check(h, 'ipv4');
+  if (family === 6) return LOOPBACK.check(h, 'ipv6');
   return false;
 }
 
