@@ -1,0 +1,524 @@
+import { sign, verify } from 'node:crypto';
+import { WardError } from '@ward/protocol';
+import type Database from 'better-sqlite3';
+import { type ChainFields, canonicalJson, checkpointPayload, GENESIS_HASH, recordHash } from './canonical.js';
+import { assertNoSecrets } from './secret-guard.js';
+import type { SigningKey } from './signing-key.js';
+import type { AuditCheckpoint, AuditInput, AuditRecord, JsonObject, ListRecordsQuery } from './types.js';
+
+export type Durability = 'group' | 'strict';
+
+export interface AuditLogOptions {
+  db: Database.Database;
+  key: SigningKey;
+  gatewayId: string;
+  /**
+   * `group` (default): concurrent appends share one transaction (one fsync); each promise
+   * resolves once its batch is durable. `strict`: every append commits its own transaction.
+   */
+  durability?: Durability | undefined;
+  /** Refuse every append (a store opened read-only, e.g. by `ward audit verify`). */
+  readOnly?: boolean | undefined;
+  /** Group mode: commit as soon as this many records wait. Default 512. */
+  maxBatch?: number | undefined;
+  /**
+   * Group mode: how long the first waiting record may wait for company. 0 (default) commits
+   * on the next turn of the event loop (`setImmediate`), which already batches every append
+   * made by callbacks of the same I/O round.
+   */
+  maxDelayMs?: number | undefined;
+}
+
+export interface AuditStats {
+  /** Transactions committed (each with its checkpoint). */
+  commits: number;
+  records: number;
+  failedCommits: number;
+  pending: number;
+  lastSeq: number;
+}
+
+export type UnhealthyListener = (err: WardError) => void;
+
+/**
+ * Work that must commit atomically with a record (e.g. the sessions row of a `session.start`).
+ * Runs inside the batch transaction under a savepoint: throwing a WardError or hitting a
+ * constraint rejects only this append; any other error fails the batch.
+ */
+export type RecordHook = (record: AuditRecord) => void;
+
+interface Pending {
+  fields: Omit<ChainFields, 'seq' | 'prev_hash'>;
+  dataJson: string;
+  hook: RecordHook | undefined;
+  resolve: (r: AuditRecord) => void;
+  reject: (e: unknown) => void;
+}
+
+interface BatchOutcome {
+  results: (AuditRecord | Error)[];
+  seq: number;
+  hash: string;
+}
+
+interface RecordRow {
+  seq: number;
+  ts: string;
+  kind: string;
+  session_id: string | null;
+  identity: string | null;
+  source: string | null;
+  connection: string | null;
+  rule: string | null;
+  decision: string | null;
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+interface CheckpointRow {
+  seq: number;
+  hash: string;
+  ts: string;
+  key_id: string;
+  signature: string;
+}
+
+const MAX_KIND = 128;
+const MAX_FIELD = 4096;
+
+/**
+ * The append-only, hash-chained audit log over the store's database. Obtain it from
+ * `openStore(...).audit`.
+ *
+ * @example
+ * const rec = await store.audit.append({ kind: 'pg.query', sessionId, identity, decision: 'allow',
+ *   rule: 'read-only', data: { sql: 'SELECT 1' } });
+ * // rec.seq is durable here: only now forward the query.
+ */
+export class AuditLog {
+  readonly durability: Durability;
+  readonly gatewayId: string;
+  /** SPKI PEM of the checkpoint signing key: give it to auditors with an export. */
+  readonly publicKeyPem: string;
+  readonly keyId: string;
+
+  private readonly db: Database.Database;
+  private readonly key: SigningKey;
+  private readonly maxBatch: number;
+  private readonly maxDelayMs: number;
+  private pending: Pending[] = [];
+  private scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  private headSeq: number;
+  private headHash: string;
+  private unhealthyError: WardError | undefined;
+  private closed = false;
+  private readonly readOnly: boolean;
+  private readonly listeners = new Set<UnhealthyListener>();
+  private readonly counters = { commits: 0, records: 0, failedCommits: 0 };
+  private readonly commitBatch: (batch: Pending[]) => BatchOutcome;
+  private readonly stmt: {
+    insertRecord: Database.Statement;
+    insertCheckpoint: Database.Statement;
+    head: Database.Statement<[], { seq: number; hash: string }>;
+  };
+
+  constructor(o: AuditLogOptions) {
+    this.db = o.db;
+    this.key = o.key;
+    this.gatewayId = o.gatewayId;
+    this.publicKeyPem = o.key.publicKeyPem;
+    this.keyId = o.key.keyId;
+    this.durability = o.durability ?? 'group';
+    this.readOnly = o.readOnly ?? false;
+    this.maxBatch = Math.max(1, o.maxBatch ?? 512);
+    this.maxDelayMs = Math.max(0, o.maxDelayMs ?? 0);
+    this.stmt = {
+      insertRecord: this.db.prepare(
+        `INSERT INTO audit_records (seq, ts, kind, session_id, identity, source, connection, rule, decision, data, prev_hash, hash)
+         VALUES (@seq, @ts, @kind, @session_id, @identity, @source, @connection, @rule, @decision, @data, @prev_hash, @hash)`,
+      ),
+      insertCheckpoint: this.db.prepare(
+        'INSERT INTO audit_checkpoints (seq, hash, ts, key_id, signature) VALUES (?, ?, ?, ?, ?)',
+      ),
+      head: this.db.prepare('SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1'),
+    };
+    // The head is the last *signed* state. A writable open also checks the newest record is
+    // that one (assertTailIntact); a read-only open thereby never exports or signs over
+    // records that no checkpoint covers.
+    const head = this.stmt.head.get();
+    this.headSeq = head?.seq ?? 0;
+    this.headHash = head?.hash ?? GENESIS_HASH;
+
+    const savepoint = this.db.transaction((hook: RecordHook, record: AuditRecord) => hook(record));
+    this.commitBatch = this.db.transaction((batch: Pending[]) => {
+      let seq = this.headSeq;
+      let hash = this.headHash;
+      const results: (AuditRecord | Error)[] = [];
+      for (const p of batch) {
+        const fields: ChainFields = { ...p.fields, seq: seq + 1, prev_hash: hash };
+        const recHash = recordHash(fields, p.dataJson);
+        const record = toRecord(fields, p.dataJson, recHash);
+        if (p.hook) {
+          try {
+            savepoint(p.hook, record);
+          } catch (err) {
+            const own = hookError(err);
+            if (!own) throw err;
+            results.push(own);
+            continue;
+          }
+        }
+        this.stmt.insertRecord.run({ ...fields, data: p.dataJson, hash: recHash });
+        seq = fields.seq;
+        hash = recHash;
+        results.push(record);
+      }
+      if (seq !== this.headSeq) {
+        const cp = this.signCheckpoint(seq, hash);
+        this.stmt.insertCheckpoint.run(cp.seq, cp.hash, cp.ts, cp.keyId, cp.signature);
+      }
+      return { results, seq, hash };
+    });
+  }
+
+  /**
+   * Refuses a log whose tail is not what this gateway last signed: the newest record must
+   * hash correctly and carry a valid checkpoint (both are written in one transaction, so a
+   * crash never leaves them apart). Otherwise someone appended, edited or deleted rows while
+   * the gateway was down, and signing the next checkpoint on top would launder that.
+   */
+  assertTailIntact(): void {
+    const last = this.db.prepare<[], RecordRow>('SELECT * FROM audit_records ORDER BY seq DESC LIMIT 1').get();
+    const cp = this.db
+      .prepare<[], CheckpointRow>(
+        'SELECT seq, hash, ts, key_id, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1',
+      )
+      .get();
+    let problem: string | undefined;
+    if (!last) {
+      if (cp) problem = `checkpoint ${cp.seq} vouches for records that are gone`;
+    } else if (recordHash(last, last.data) !== last.hash) {
+      problem = `record ${last.seq} does not hash to its stored hash`;
+    } else if (!cp || cp.seq !== last.seq || cp.hash !== last.hash) {
+      problem = `record ${last.seq} is not covered by a signed checkpoint (last checkpoint: ${cp ? cp.seq : 'none'})`;
+    } else if (
+      cp.key_id !== this.keyId ||
+      !verify(
+        null,
+        checkpointPayload({ seq: cp.seq, hash: cp.hash, ts: cp.ts, gatewayId: this.gatewayId, final: false }),
+        this.key.publicKey,
+        Buffer.from(cp.signature, 'base64'),
+      )
+    ) {
+      problem = `checkpoint ${cp.seq} does not verify with this gateway's key`;
+    }
+    if (problem) {
+      throw new WardError(
+        'ERR_AUDIT_TAMPERED',
+        'internal',
+        `the audit log's tail was changed outside ward: ${problem}; export it and run \`ward audit verify\`, then start on a new store`,
+      );
+    }
+  }
+
+  /** False once a write has failed; every later append is refused with ERR_AUDIT_UNAVAILABLE. */
+  get healthy(): boolean {
+    return this.unhealthyError === undefined && !this.closed && !this.readOnly;
+  }
+
+  /** The last committed record (seq 0 and 64 zeros when the log is empty). */
+  head(): { seq: number; hash: string } {
+    return { seq: this.headSeq, hash: this.headHash };
+  }
+
+  stats(): AuditStats {
+    return { ...this.counters, pending: this.pending.length, lastSeq: this.headSeq };
+  }
+
+  /**
+   * Called once, the first time a write fails, with the ERR_AUDIT_UNAVAILABLE error: the
+   * gateway refuses new work and ends open sessions. Returns a function that unsubscribes.
+   */
+  on(event: 'unhealthy', listener: UnhealthyListener): () => void {
+    if (event !== 'unhealthy') throw new TypeError(`unknown event ${String(event)}`);
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  off(event: 'unhealthy', listener: UnhealthyListener): void {
+    if (event === 'unhealthy') this.listeners.delete(listener);
+  }
+
+  /**
+   * Appends a record and resolves once it is durable (its batch, chain link and checkpoint
+   * committed with synchronous=FULL). Rejects with ERR_AUDIT_SECRET / ERR_AUDIT_INVALID for a
+   * bad input (nothing written), ERR_AUDIT_UNAVAILABLE when the store cannot write.
+   */
+  append(input: AuditInput): Promise<AuditRecord> {
+    return this.appendWith(input, undefined);
+  }
+
+  /** `append`, plus a hook committed in the same transaction as the record. */
+  appendWith(input: AuditInput, hook: RecordHook | undefined): Promise<AuditRecord> {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
+    let entry: Omit<Pending, 'resolve' | 'reject'>;
+    try {
+      entry = { ...prepare(input), hook };
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<AuditRecord>((resolve, reject) => {
+      this.pending.push({ ...entry, resolve, reject });
+      if (this.durability === 'strict' || this.pending.length >= this.maxBatch) this.commitPending();
+      else this.schedule();
+    });
+  }
+
+  /** Commits whatever is waiting now; resolves when it is durable. */
+  flush(): Promise<void> {
+    this.commitPending();
+    return this.unhealthyError ? Promise.reject(this.unhealthyError) : Promise.resolve();
+  }
+
+  /**
+   * Records in seq order.
+   * @example store.audit.listRecords({ sessionId: 's-1', afterSeq: 0, limit: 50 })
+   */
+  listRecords(q: ListRecordsQuery = {}): AuditRecord[] {
+    const where: string[] = ['seq > @after'];
+    const params: Record<string, string | number> = { after: q.afterSeq ?? 0, limit: clampLimit(q.limit) };
+    if (q.sessionId !== undefined) {
+      where.push('session_id = @session');
+      params['session'] = q.sessionId;
+    }
+    if (q.kind !== undefined) {
+      where.push('kind = @kind');
+      params['kind'] = q.kind;
+    }
+    const rows = this.db
+      .prepare<Record<string, string | number>, RecordRow>(
+        `SELECT * FROM audit_records WHERE ${where.join(' AND ')} ORDER BY seq LIMIT @limit`,
+      )
+      .all(params);
+    return rows.map(rowToRecord);
+  }
+
+  listCheckpoints(q: { afterSeq?: number; limit?: number } = {}): AuditCheckpoint[] {
+    return this.readCheckpoints(q.afterSeq ?? 0, Number.MAX_SAFE_INTEGER, clampLimit(q.limit)).map(rowToCheckpoint);
+  }
+
+  /** @internal Raw rows for export and verification, seq in (after, upTo]. */
+  readRecordRows(after: number, upTo: number, limit: number): RecordRow[] {
+    return this.db
+      .prepare<[number, number, number], RecordRow>(
+        'SELECT * FROM audit_records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
+      )
+      .all(after, upTo, limit);
+  }
+
+  /** @internal */
+  readCheckpoints(after: number, upTo: number, limit: number): CheckpointRow[] {
+    return this.db
+      .prepare<[number, number, number], CheckpointRow>(
+        'SELECT seq, hash, ts, key_id, signature FROM audit_checkpoints WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
+      )
+      .all(after, upTo, limit);
+  }
+
+  /** @internal Every record and checkpoint in seq order, without paging (synchronous callers). */
+  *iterateAll(): Generator<{ record: RecordRow } | { checkpoint: CheckpointRow }> {
+    // Two statements iterate at once: allowed for readers on one connection.
+    const cps = this.db.prepare<[], CheckpointRow>('SELECT * FROM audit_checkpoints ORDER BY seq').iterate();
+    let cp = cps.next();
+    for (const record of this.db.prepare<[], RecordRow>('SELECT * FROM audit_records ORDER BY seq').iterate()) {
+      while (!cp.done && cp.value.seq < record.seq) {
+        yield { checkpoint: cp.value };
+        cp = cps.next();
+      }
+      yield { record };
+      while (!cp.done && cp.value.seq === record.seq) {
+        yield { checkpoint: cp.value };
+        cp = cps.next();
+      }
+    }
+    while (!cp.done) {
+      yield { checkpoint: cp.value };
+      cp = cps.next();
+    }
+  }
+
+  /** @internal A fresh signature over (seq, hash, now); `final` for the one an export ends with. */
+  signCheckpoint(seq: number, hash: string, final = false): AuditCheckpoint {
+    const ts = new Date().toISOString();
+    const signature = sign(
+      null,
+      checkpointPayload({ seq, hash, ts, gatewayId: this.gatewayId, final }),
+      this.key.privateKey,
+    );
+    return { seq, hash, ts, keyId: this.keyId, signature: signature.toString('base64') };
+  }
+
+  /** @internal Flushes, then refuses further appends. The store closes the database after. */
+  close(): void {
+    this.commitPending();
+    this.closed = true;
+  }
+
+  private refusal(): WardError | undefined {
+    if (this.closed) return new WardError('ERR_STORE_CLOSED', 'unavailable', 'the store is closed');
+    if (this.readOnly) return new WardError('ERR_STORE_READ_ONLY', 'unavailable', 'the store was opened read-only');
+    if (this.unhealthyError) {
+      return new WardError('ERR_AUDIT_UNAVAILABLE', 'unavailable', 'the audit log cannot write; refusing new records', {
+        cause: this.unhealthyError,
+      });
+    }
+    return undefined;
+  }
+
+  private schedule(): void {
+    if (this.scheduled !== undefined) return;
+    const run = () => {
+      this.scheduled = undefined;
+      this.commitPending();
+    };
+    this.scheduled = this.maxDelayMs > 0 ? setTimeout(run, this.maxDelayMs) : setImmediate(run);
+  }
+
+  private commitPending(): void {
+    if (this.scheduled !== undefined) {
+      if (this.maxDelayMs > 0) clearTimeout(this.scheduled as NodeJS.Timeout);
+      else clearImmediate(this.scheduled as NodeJS.Immediate);
+      this.scheduled = undefined;
+    }
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, this.maxBatch);
+      const refused = this.refusal();
+      if (refused) {
+        for (const p of batch) p.reject(refused);
+        continue;
+      }
+      let out: BatchOutcome;
+      try {
+        out = this.commitBatch(batch);
+      } catch (err) {
+        this.counters.failedCommits++;
+        this.markUnhealthy(err, batch);
+        continue;
+      }
+      this.counters.commits++;
+      this.counters.records += out.seq - this.headSeq;
+      this.headSeq = out.seq;
+      this.headHash = out.hash;
+      out.results.forEach((r, i) => {
+        const p = batch[i]!;
+        if (r instanceof Error) p.reject(r);
+        else p.resolve(r);
+      });
+    }
+  }
+
+  private markUnhealthy(cause: unknown, batch: Pending[]): void {
+    const sqliteCode = (cause as { code?: unknown }).code;
+    const err = new WardError(
+      'ERR_AUDIT_UNAVAILABLE',
+      'unavailable',
+      `the audit store cannot write (${typeof sqliteCode === 'string' ? sqliteCode : 'unknown error'}); new work is refused until the store is fixed and reopened`,
+      { cause },
+    );
+    const first = this.unhealthyError === undefined;
+    this.unhealthyError ??= err;
+    for (const p of batch) p.reject(err);
+    if (!first) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(err);
+      } catch (listenerErr) {
+        // Same contract as EventEmitter: a throwing listener is the listener's bug, surfaced
+        // as an uncaught exception rather than swallowed; the other listeners still run.
+        process.nextTick(() => {
+          throw listenerErr;
+        });
+      }
+    }
+  }
+}
+
+function prepare(input: AuditInput): Omit<Pending, 'resolve' | 'reject' | 'hook'> {
+  if (typeof input !== 'object' || input === null) throw invalid('the input must be an object');
+  if (typeof input.kind !== 'string' || input.kind.length === 0 || input.kind.length > MAX_KIND) {
+    throw invalid(`kind must be a non-empty string of at most ${MAX_KIND} characters`);
+  }
+  const data = input.data ?? {};
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw invalid('data must be a JSON object');
+  assertNoSecrets(data);
+  return {
+    fields: {
+      ts: new Date().toISOString(),
+      kind: input.kind,
+      session_id: optional(input.sessionId, 'sessionId'),
+      identity: optional(input.identity, 'identity'),
+      source: optional(input.source, 'source'),
+      connection: optional(input.connection, 'connection'),
+      rule: optional(input.rule, 'rule'),
+      decision: optional(input.decision, 'decision'),
+    },
+    dataJson: canonicalJson(data),
+  };
+}
+
+function optional(v: unknown, name: string): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string' || v.length > MAX_FIELD)
+    throw invalid(`${name} must be a string of at most ${MAX_FIELD} characters`);
+  return v;
+}
+
+function invalid(message: string): WardError {
+  return new WardError('ERR_AUDIT_INVALID', 'invalid_argument', `audit record: ${message}`);
+}
+
+function hookError(err: unknown): Error | undefined {
+  if (err instanceof WardError) return err;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')) {
+    return new WardError('ERR_STORE_CONFLICT', 'invalid_argument', 'the write conflicts with a stored row', {
+      cause: err,
+    });
+  }
+  return undefined;
+}
+
+function clampLimit(limit: number | undefined): number {
+  if (limit === undefined) return 100;
+  if (!Number.isInteger(limit) || limit < 1) throw invalid('limit must be a positive integer');
+  return Math.min(limit, 10_000);
+}
+
+function toRecord(f: ChainFields, dataJson: string, hash: string): AuditRecord {
+  return {
+    seq: f.seq,
+    ts: f.ts,
+    kind: f.kind,
+    sessionId: f.session_id,
+    identity: f.identity,
+    source: f.source,
+    connection: f.connection,
+    rule: f.rule,
+    decision: f.decision,
+    data: JSON.parse(dataJson) as JsonObject,
+    prevHash: f.prev_hash,
+    hash,
+  };
+}
+
+export function rowToRecord(row: RecordRow): AuditRecord {
+  return toRecord(row, row.data, row.hash);
+}
+
+function rowToCheckpoint(row: CheckpointRow): AuditCheckpoint {
+  return { seq: row.seq, hash: row.hash, ts: row.ts, keyId: row.key_id, signature: row.signature };
+}
+
+export type { CheckpointRow, RecordRow };

@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import { WardError } from '@ward/protocol';
+import type { JsonObject, JsonValue } from './types.js';
+
+/** prev_hash of record 1. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Checkpoint signatures are over this context so they can never be replayed as another message. */
+export const CHECKPOINT_CONTEXT = 'ward.audit.checkpoint.v1';
+
+const MAX_DEPTH = 64;
+
+/**
+ * RFC 8785 (JCS) canonical JSON: object keys sorted by UTF-16 code units, no whitespace,
+ * strings and numbers exactly as ECMAScript `JSON.stringify` writes them. Keys whose value is
+ * `undefined` are dropped (as JSON does); anything that is not JSON (NaN, Infinity, bigint,
+ * functions, class instances such as Buffer or Date) is refused so the encoding stays
+ * unambiguous for a verifier written in another language.
+ */
+export function canonicalJson(value: unknown): string {
+  return encode(value, 0);
+}
+
+function encode(value: unknown, depth: number): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isFinite(value)) throw invalid(`number ${value} is not JSON`);
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object': {
+      if (value === null) return 'null';
+      if (depth >= MAX_DEPTH) throw invalid(`data nests deeper than ${MAX_DEPTH} levels`);
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) {
+          if (i > 0) out += ',';
+          const item: unknown = value[i];
+          // JSON.stringify writes holes and undefined in arrays as null; do the same.
+          out += item === undefined ? 'null' : encode(item, depth + 1);
+        }
+        return out + ']';
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) throw invalid('data may hold only plain objects and arrays');
+      const obj = value as Record<string, unknown>;
+      const keys = Object.keys(obj).sort();
+      let out = '{';
+      let first = true;
+      for (const key of keys) {
+        const v = obj[key];
+        if (v === undefined) continue;
+        if (!first) out += ',';
+        first = false;
+        out += JSON.stringify(key) + ':' + encode(v, depth + 1);
+      }
+      return out + '}';
+    }
+    default:
+      throw invalid(`a ${typeof value} is not JSON`);
+  }
+}
+
+function invalid(message: string): WardError {
+  return new WardError('ERR_AUDIT_INVALID', 'invalid_argument', `audit record: ${message}`);
+}
+
+/** The fields a record hash covers, in their canonical (snake_case) names. */
+export interface ChainFields {
+  seq: number;
+  ts: string;
+  kind: string;
+  session_id: string | null;
+  identity: string | null;
+  source: string | null;
+  connection: string | null;
+  rule: string | null;
+  decision: string | null;
+  prev_hash: string;
+}
+
+/**
+ * Canonical encoding of a record: the JCS form of the object holding every field of
+ * `ChainFields` plus `data`. Keys are written in their sorted order directly, which is what
+ * `canonicalJson` would produce, without sorting the same eleven keys for every record.
+ * `dataJson` must already be canonical (`canonicalJson(data)`).
+ */
+export function canonicalRecord(f: ChainFields, dataJson: string): string {
+  return (
+    '{"connection":' +
+    str(f.connection) +
+    ',"data":' +
+    dataJson +
+    ',"decision":' +
+    str(f.decision) +
+    ',"identity":' +
+    str(f.identity) +
+    ',"kind":' +
+    JSON.stringify(f.kind) +
+    ',"prev_hash":' +
+    JSON.stringify(f.prev_hash) +
+    ',"rule":' +
+    str(f.rule) +
+    ',"seq":' +
+    JSON.stringify(f.seq) +
+    ',"session_id":' +
+    str(f.session_id) +
+    ',"source":' +
+    str(f.source) +
+    ',"ts":' +
+    JSON.stringify(f.ts) +
+    '}'
+  );
+}
+
+function str(v: string | null): string {
+  return v === null ? 'null' : JSON.stringify(v);
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+export function recordHash(f: ChainFields, dataJson: string): string {
+  return sha256Hex(canonicalRecord(f, dataJson));
+}
+
+/** The bytes a checkpoint signature covers. `final` marks the checkpoint an export ends with. */
+export function checkpointPayload(p: {
+  seq: number;
+  hash: string;
+  ts: string;
+  gatewayId: string;
+  final: boolean;
+}): Buffer {
+  return Buffer.from(
+    canonicalJson({
+      ctx: CHECKPOINT_CONTEXT,
+      final: p.final,
+      gateway_id: p.gatewayId,
+      hash: p.hash,
+      seq: p.seq,
+      ts: p.ts,
+    }),
+    'utf8',
+  );
+}
+
+export type { JsonObject, JsonValue };

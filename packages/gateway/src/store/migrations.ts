@@ -1,0 +1,136 @@
+import { WardError } from '@ward/protocol';
+import type Database from 'better-sqlite3';
+
+export interface Migration {
+  /** 1, 2, 3, … with no gaps; recorded in `PRAGMA user_version` once applied. */
+  version: number;
+  name: string;
+  up(db: Database.Database): void;
+}
+
+/**
+ * Every schema change, in order. Append new steps; never edit an applied one (a store created
+ * by an older build replays only the steps it lacks).
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'sessions, audit log, checkpoints, blobs, meta',
+    up(db) {
+      db.exec(`
+        CREATE TABLE meta (
+          key   TEXT PRIMARY KEY,
+          value TEXT NOT NULL
+        ) STRICT;
+
+        CREATE TABLE sessions (
+          id            TEXT PRIMARY KEY,
+          connection    TEXT NOT NULL,
+          protocol      TEXT NOT NULL,
+          identity      TEXT NOT NULL,
+          source        TEXT NOT NULL,
+          started_at    TEXT NOT NULL,
+          ended_at      TEXT,
+          status        TEXT NOT NULL CHECK (status IN ('active', 'ok', 'error', 'cut')),
+          error_code    TEXT,
+          error_message TEXT,
+          summary       TEXT,
+          start_seq     INTEGER NOT NULL,
+          end_seq       INTEGER
+        ) STRICT;
+        CREATE INDEX sessions_started ON sessions (started_at);
+        CREATE INDEX sessions_identity ON sessions (identity, started_at);
+        CREATE INDEX sessions_connection ON sessions (connection, started_at);
+        CREATE INDEX sessions_active ON sessions (started_at) WHERE ended_at IS NULL;
+
+        -- data is the canonical JSON of the record's data (docs/audit-log.md), so the hash can be
+        -- recomputed from the row without re-encoding.
+        CREATE TABLE audit_records (
+          seq        INTEGER PRIMARY KEY,
+          ts         TEXT NOT NULL,
+          kind       TEXT NOT NULL,
+          session_id TEXT,
+          identity   TEXT,
+          source     TEXT,
+          connection TEXT,
+          rule       TEXT,
+          decision   TEXT,
+          data       TEXT NOT NULL,
+          prev_hash  TEXT NOT NULL,
+          hash       TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX audit_records_session ON audit_records (session_id, seq) WHERE session_id IS NOT NULL;
+        CREATE INDEX audit_records_kind ON audit_records (kind, seq);
+
+        CREATE TABLE audit_checkpoints (
+          seq       INTEGER PRIMARY KEY REFERENCES audit_records (seq),
+          hash      TEXT NOT NULL,
+          ts        TEXT NOT NULL,
+          key_id    TEXT NOT NULL,
+          signature TEXT NOT NULL
+        ) STRICT;
+
+        -- Append-only by construction. Someone with the file can drop these triggers; the hash
+        -- chain and the signed checkpoints are what detect that, these stop honest mistakes.
+        CREATE TRIGGER audit_records_no_update BEFORE UPDATE ON audit_records
+          BEGIN SELECT RAISE(ABORT, 'audit_records is append-only'); END;
+        CREATE TRIGGER audit_records_no_delete BEFORE DELETE ON audit_records
+          BEGIN SELECT RAISE(ABORT, 'audit_records is append-only'); END;
+        CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+          BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;
+        CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+          BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;
+
+        CREATE TABLE blobs (
+          sha256     TEXT PRIMARY KEY,
+          size       INTEGER NOT NULL,
+          bytes      BLOB NOT NULL,
+          created_at TEXT NOT NULL
+        ) STRICT;
+      `);
+    },
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Brings the schema to `SCHEMA_VERSION`, one step per transaction. Each step re-reads
+ * `user_version` under an IMMEDIATE (write) lock, so two processes opening the same new file
+ * never both apply a step. A store written by a newer build is refused, not guessed at.
+ *
+ * @returns the versions applied (empty when the store was current).
+ */
+export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
+  const latest = migrations.length;
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration list out of order at index ${i}`);
+  });
+  const applied: number[] = [];
+  for (;;) {
+    const current = userVersion(db);
+    if (current > latest) {
+      throw new WardError(
+        'ERR_STORE_TOO_NEW',
+        'unavailable',
+        `the store has schema version ${current} but this build knows up to ${latest}; run a newer ward or restore a backup`,
+      );
+    }
+    if (current === latest) return applied;
+    const step = db.transaction(() => {
+      const now = userVersion(db);
+      if (now !== current) return; // someone else applied it; loop re-reads.
+      const m = migrations[current];
+      if (!m) return;
+      m.up(db);
+      // user_version lives in the database header, so it commits or rolls back with the step.
+      db.pragma(`user_version = ${m.version}`);
+      applied.push(m.version);
+    });
+    step.immediate();
+  }
+}
+
+export function userVersion(db: Database.Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
