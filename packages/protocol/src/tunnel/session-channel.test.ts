@@ -260,6 +260,60 @@ describe('SessionChannel over an in-memory duplex pair', () => {
     await assert.rejects(pending, { code: 'ERR_CLIENT_GONE' });
   });
 
+  test('send and a normal close wait for data still waiting for credit (end never overtakes the body)', async () => {
+    const [x, y] = framePair();
+    const tx = new SessionChannel(x, opts);
+    const rx = new SessionChannel(y, opts);
+    const order: string[] = [];
+    let bytes = 0;
+    let release: (() => void) | undefined;
+    const slow = new Writable({
+      highWaterMark: 1,
+      write(chunk: Buffer, _enc, cb) {
+        bytes += chunk.length;
+        release = cb;
+      },
+    });
+    rx.onFrame((f) => {
+      if (f.frame.case === 'sshData') rx.deliverTo(slow, f.frame.value.data);
+      else order.push(f.frame.case ?? 'none');
+    });
+    const rxClosed = new Promise<WardError | undefined>((resolve) => rx.onClose(resolve));
+    const source = new PassThrough();
+    tx.pipeFrom(source, data);
+    // What a protocol session does: on the source's end, mark the end and close normally.
+    source.on('end', () => {
+      tx.send(create(SessionFrameSchema, { frame: { case: 'sshEof', value: {} } }));
+      tx.close();
+    });
+    source.end(Buffer.alloc(3 * WINDOW));
+    for (let i = 0; i < 5000 && !rx.closed; i++) {
+      const r = release;
+      release = undefined;
+      r?.();
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(await rxClosed, undefined);
+    assert.equal(bytes, 3 * WINDOW);
+    assert.deepEqual(order, ['sshEof']);
+  });
+
+  test('credit and close-with-error are not queued behind stuck data', async () => {
+    const [x, y] = framePair();
+    const a = new SessionChannel(x, opts);
+    const b = new SessionChannel(y, opts);
+    b.onFrame(() => {});
+    a.onFrame((f) => a.delivered(payloadBytes(f)));
+    // a → b is stuck (b never delivers); b → a must still flow, so a's credit goes out at once.
+    const stuck = a.sendData(new Uint8Array(2 * WINDOW), data);
+    await b.sendData(new Uint8Array(3 * WINDOW), data);
+    a.close(new WardError('ERR_CLIENT_GONE', 'unavailable', 'client left'));
+    assert.equal(a.closeReason?.code, 'ERR_CLIENT_GONE');
+    await assert.rejects(stuck, { code: 'ERR_CLIENT_GONE' });
+    const reason = await new Promise<WardError | undefined>((resolve) => b.onClose(resolve));
+    assert.equal(reason?.code, 'ERR_CLIENT_GONE');
+  });
+
   test('fromGrpcError maps statuses to stable codes', () => {
     const codes = [
       [GrpcStatus.RESOURCE_EXHAUSTED, 'ERR_TUNNEL_FRAME_TOO_LARGE'],

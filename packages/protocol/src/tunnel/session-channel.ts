@@ -79,6 +79,11 @@ export class SessionChannel {
   #queued: SessionFrame[] = [];
   #closeReason: WardError | undefined;
   #closeListeners: Array<(reason: WardError | undefined) => void> = [];
+  /** Settles when the last queued `sendData` is done; undefined while no data is in flight. */
+  #tail: Promise<void> | undefined;
+  /** Frames (and a normal close) issued while data was in flight, sent once it is out. */
+  #afterData: Array<() => void> = [];
+  #closing = false;
 
   constructor(stream: FrameStream, options: SessionChannelOptions) {
     this.#stream = stream;
@@ -134,17 +139,49 @@ export class SessionChannel {
     else this.#closeListeners.push(listener);
   }
 
-  /** Sends a frame that carries no payload credit (lifecycle, heads, requests). */
+  /**
+   * Sends a frame that carries no payload credit (lifecycle, heads, requests). It keeps its
+   * place after data already passed to `sendData`/`pipeFrom` that still waits for credit, so an
+   * end-of-body or EOF never overtakes the body. `PgCancel` is out of band and goes at once, as
+   * a Postgres CancelRequest does.
+   */
   send(frame: SessionFrame): void {
-    if (this.closed) return;
+    if (this.closed || this.#closing) return;
+    if (this.#tail && frame.frame.case !== 'pgCancel') {
+      this.#afterData.push(() => this.#stream.write(frame));
+      return;
+    }
     this.#stream.write(frame);
   }
 
   /**
    * Sends payload bytes as one or more data frames, waiting for credit and for the gRPC stream
-   * to drain as needed. Rejects with the session's close reason if it ends first.
+   * to drain as needed. Calls are queued: bytes go out in call order, never interleaved.
+   * Rejects with the session's close reason if it ends first.
    */
-  async sendData(payload: Uint8Array, wrap: (chunk: Uint8Array) => SessionFrame): Promise<void> {
+  sendData(payload: Uint8Array, wrap: (chunk: Uint8Array) => SessionFrame): Promise<void> {
+    if (this.#closing && !this.closed) {
+      return Promise.reject(new WardError('ERR_TUNNEL_CLOSED', 'unavailable', 'the session is closing'));
+    }
+    const previous = this.#tail;
+    const done = previous ? previous.then(() => this.#pump(payload, wrap)) : this.#pump(payload, wrap);
+    const tail: Promise<void> = done.then(
+      () => this.#idle(tail),
+      () => this.#idle(tail),
+    );
+    this.#tail = tail;
+    return done;
+  }
+
+  #idle(tail: Promise<void>): void {
+    if (this.#tail !== tail) return;
+    this.#tail = undefined;
+    const after = this.#afterData;
+    this.#afterData = [];
+    for (const run of after) if (!this.closed) run();
+  }
+
+  async #pump(payload: Uint8Array, wrap: (chunk: Uint8Array) => SessionFrame): Promise<void> {
     let offset = 0;
     while (offset < payload.byteLength) {
       if (this.closed) throw this.#closedError();
@@ -202,9 +239,18 @@ export class SessionChannel {
     }
   }
 
-  /** Ends the session, telling the peer why (nothing for a normal end). Idempotent. */
+  /**
+   * Ends the session, telling the peer why (nothing for a normal end). Idempotent. A normal
+   * end first lets queued data and frames go out; an error ends at once (the data is moot).
+   */
   close(error?: WardError): void {
     if (this.closed) return;
+    if (!error && this.#tail) {
+      if (!this.#closing) this.#afterData.push(() => this.close());
+      this.#closing = true;
+      return;
+    }
+    this.#closing = false;
     const frame = create(SessionFrameSchema, {
       frame: {
         case: 'close',
