@@ -127,17 +127,24 @@ export function parseConfigText<S extends z.ZodType>(
   if (result.success && found.length === 0) return deepFreeze(result.data) as DeepReadonly<z.output<S>>;
 
   const claimed = new Set(rawProblems.map((p) => fieldPath(p.path)));
+  // A misspelt required key is reported once, as the unknown key with its did-you-mean, not
+  // a second time as the required key being missing.
+  const suggested = new Set<string>();
   for (const issue of result.error?.issues ?? []) {
-    if (issue.code === 'unrecognized_keys') {
-      const known = knownKeysAt(schema, issue.path, raw);
-      for (const key of issue.keys) {
-        const keyPath = [...issue.path, key];
-        if (claimed.has(fieldPath(keyPath))) continue;
-        found.push({ path: keyPath, key: true, message: unknownKeyMessage(key, known) });
-      }
-    } else {
-      found.push({ path: issue.path, key: false, message: describeIssue(issue, schema, raw) });
+    if (issue.code !== 'unrecognized_keys') continue;
+    const known = knownKeysAt(schema, issue.path, raw);
+    for (const key of issue.keys) {
+      const keyPath = [...issue.path, key];
+      if (claimed.has(fieldPath(keyPath))) continue;
+      const guess = closestMatch(key, known);
+      if (guess) suggested.add(fieldPath([...issue.path, guess]));
+      found.push({ path: keyPath, key: true, message: unknownKeyMessage(key, guess, known) });
     }
+  }
+  for (const issue of result.error?.issues ?? []) {
+    if (issue.code === 'unrecognized_keys') continue;
+    if (suggested.has(fieldPath(issue.path)) && isMissing(issue, raw)) continue;
+    found.push({ path: issue.path, key: false, message: describeIssue(issue, schema, raw) });
   }
 
   const seen = new Set<string>();
@@ -192,8 +199,7 @@ export function fieldPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function unknownKeyMessage(key: string, known: readonly string[]): string {
-  const guess = closestMatch(key, known);
+function unknownKeyMessage(key: string, guess: string | undefined, known: readonly string[]): string {
   if (guess) return `"${key}" is not a known key. Fix: did you mean "${guess}"?`;
   const allowed = known.length > 0 ? `; keys allowed here: ${known.join(', ')}` : '';
   return problem(`"${key}" is not a known key`, `remove it${allowed}`);
@@ -211,10 +217,7 @@ const TYPE_NAMES: Readonly<Record<string, [string, string]>> = {
 function describeIssue(issue: z.core.$ZodIssue, schema: z.ZodType, raw: unknown): string {
   const value = valueAt(raw, issue.path);
   const last = issue.path[issue.path.length - 1];
-  const missing =
-    value === undefined &&
-    issue.path.length > 0 &&
-    (issue.code === 'invalid_type' || issue.code === 'invalid_value' || issue.code === 'invalid_union');
+  const missing = isMissing(issue, raw);
   const description = descriptionAt(schema, issue.path, raw);
 
   if (missing) {
@@ -273,6 +276,14 @@ function describeIssue(issue: z.core.$ZodIssue, schema: z.ZodType, raw: unknown)
     default:
       return problem(issue.message, description ? `write ${description}` : 'see docs/configuration.md');
   }
+}
+
+function isMissing(issue: z.core.$ZodIssue, raw: unknown): boolean {
+  return (
+    issue.path.length > 0 &&
+    valueAt(raw, issue.path) === undefined &&
+    (issue.code === 'invalid_type' || issue.code === 'invalid_value' || issue.code === 'invalid_union')
+  );
 }
 
 function typeName(issue: z.core.$ZodIssue): [string, string] {
