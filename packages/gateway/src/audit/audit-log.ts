@@ -175,7 +175,7 @@ export class AuditLog {
         results.push(record);
       }
       if (seq !== this.headSeq) {
-        const cp = this.signCheckpoint(seq, hash);
+        const cp = this.signCheckpoint(seq, hash, this.headSeq);
         this.stmt.insertCheckpoint.run(cp.seq, cp.hash, cp.ts, cp.keyId, cp.signature);
       }
       return { results, seq, hash };
@@ -206,7 +206,17 @@ export class AuditLog {
       cp.key_id !== this.keyId ||
       !verify(
         null,
-        checkpointPayload({ seq: cp.seq, hash: cp.hash, ts: cp.ts, gatewayId: this.gatewayId, final: false }),
+        checkpointPayload({
+          seq: cp.seq,
+          hash: cp.hash,
+          ts: cp.ts,
+          gatewayId: this.gatewayId,
+          prevSeq:
+            this.db
+              .prepare<[number], { seq: number | null }>('SELECT max(seq) AS seq FROM audit_checkpoints WHERE seq < ?')
+              .get(cp.seq)?.seq ?? 0,
+          final: false,
+        }),
         this.key.publicKey,
         Buffer.from(cp.signature, 'base64'),
       )
@@ -331,30 +341,35 @@ export class AuditLog {
   *iterateAll(): Generator<{ record: RecordRow } | { checkpoint: CheckpointRow }> {
     // Two statements iterate at once: allowed for readers on one connection.
     const cps = this.db.prepare<[], CheckpointRow>('SELECT * FROM audit_checkpoints ORDER BY seq').iterate();
-    let cp = cps.next();
-    for (const record of this.db.prepare<[], RecordRow>('SELECT * FROM audit_records ORDER BY seq').iterate()) {
-      while (!cp.done && cp.value.seq < record.seq) {
+    try {
+      let cp = cps.next();
+      for (const record of this.db.prepare<[], RecordRow>('SELECT * FROM audit_records ORDER BY seq').iterate()) {
+        while (!cp.done && cp.value.seq < record.seq) {
+          yield { checkpoint: cp.value };
+          cp = cps.next();
+        }
+        yield { record };
+        while (!cp.done && cp.value.seq === record.seq) {
+          yield { checkpoint: cp.value };
+          cp = cps.next();
+        }
+      }
+      while (!cp.done) {
         yield { checkpoint: cp.value };
         cp = cps.next();
       }
-      yield { record };
-      while (!cp.done && cp.value.seq === record.seq) {
-        yield { checkpoint: cp.value };
-        cp = cps.next();
-      }
-    }
-    while (!cp.done) {
-      yield { checkpoint: cp.value };
-      cp = cps.next();
+    } finally {
+      // An open statement iterator keeps the connection busy: every later write would fail.
+      cps.return?.();
     }
   }
 
   /** @internal A fresh signature over (seq, hash, now); `final` for the one an export ends with. */
-  signCheckpoint(seq: number, hash: string, final = false): AuditCheckpoint {
+  signCheckpoint(seq: number, hash: string, prevSeq: number, final = false): AuditCheckpoint {
     const ts = new Date().toISOString();
     const signature = sign(
       null,
-      checkpointPayload({ seq, hash, ts, gatewayId: this.gatewayId, final }),
+      checkpointPayload({ seq, hash, ts, gatewayId: this.gatewayId, prevSeq, final }),
       this.key.privateKey,
     );
     return { seq, hash, ts, keyId: this.keyId, signature: signature.toString('base64') };

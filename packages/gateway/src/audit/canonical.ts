@@ -127,12 +127,17 @@ export function recordHash(f: ChainFields, dataJson: string): string {
   return sha256Hex(canonicalRecord(f, dataJson));
 }
 
-/** The bytes a checkpoint signature covers. `final` marks the checkpoint an export ends with. */
+/**
+ * The bytes a checkpoint signature covers. `prevSeq` is the seq of the checkpoint before it
+ * (0 for the first), which chains the checkpoints so that deleting one is detected too;
+ * `final` marks the checkpoint an export ends with (its `prevSeq` is the last stored one).
+ */
 export function checkpointPayload(p: {
   seq: number;
   hash: string;
   ts: string;
   gatewayId: string;
+  prevSeq: number;
   final: boolean;
 }): Buffer {
   return Buffer.from(
@@ -141,6 +146,7 @@ export function checkpointPayload(p: {
       final: p.final,
       gateway_id: p.gatewayId,
       hash: p.hash,
+      prev_seq: p.prevSeq,
       seq: p.seq,
       ts: p.ts,
     }),

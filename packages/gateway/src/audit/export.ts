@@ -90,7 +90,7 @@ export async function exportAuditLog(source: AuditSource, out: string | NodeJS.W
       if (rows.length < PAGE) break;
       after = upTo;
     }
-    const final = audit.signCheckpoint(head.seq, head.hash, true);
+    const final = audit.signCheckpoint(head.seq, head.hash, head.seq, true);
     await emit(
       checkpointLine('final', {
         seq: final.seq,

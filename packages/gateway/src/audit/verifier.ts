@@ -84,6 +84,8 @@ export class ChainVerifier {
     const expected = this.lastSeq + 1;
     if (!this.headerSeen) return this.fail('malformed', expected, line, 'record before the header');
     if (this.finalSeen) return this.fail('after_final', expected, line, 'a record after the final checkpoint');
+    if (f.seq !== expected)
+      return this.fail('seq_mismatch', expected, line, `expected seq ${expected}, found ${f.seq}`);
     if (this.ahead) {
       return this.fail(
         'checkpoint_misplaced',
@@ -92,8 +94,6 @@ export class ChainVerifier {
         `checkpoint for seq ${this.ahead.seq} comes before record ${expected}`,
       );
     }
-    if (f.seq !== expected)
-      return this.fail('seq_mismatch', expected, line, `expected seq ${expected}, found ${f.seq}`);
     if (f.prev_hash !== this.lastHash) {
       return this.fail(
         'prev_hash_mismatch',
@@ -140,7 +140,14 @@ export class ChainVerifier {
     if (c.hash !== this.lastHash) {
       return this.fail('checkpoint_mismatch', suspect, line, `checkpoint ${c.seq} vouches for another hash`);
     }
-    const payload = checkpointPayload({ seq: c.seq, hash: c.hash, ts: c.ts, gatewayId: this.gatewayId, final });
+    const payload = checkpointPayload({
+      seq: c.seq,
+      hash: c.hash,
+      ts: c.ts,
+      gatewayId: this.gatewayId,
+      prevSeq: this.lastGoodCheckpoint,
+      final,
+    });
     let good = false;
     try {
       good = verify(null, payload, this.key, Buffer.from(c.signature, 'base64'));
