@@ -1,2 +1,4 @@
+export { type AgentConnection, type AgentOptions, type RunningAgent, startAgent } from './agent.js';
+export * from './config/index.js';
 export * from './http/index.js';
 export * from './tunnel/index.js';

@@ -1,0 +1,181 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type RunningAgent, startAgent } from '@ward/agent';
+import { startDemoPostgres, startDemoUpstream } from '@ward/demo';
+import { type RunningGateway, startGateway } from '@ward/gateway';
+import { generateAgentKey, hashAgentKey } from '@ward/protocol';
+import pino from 'pino';
+import { saveCredentials } from '../credentials.js';
+
+export interface DemoOptions {
+  dataDir: string;
+  host: string;
+  httpPort: number;
+  tunnelPort: number;
+  /** Progress lines while starting (stderr by default). */
+  progress?: (line: string) => void;
+}
+
+export interface RunningDemo {
+  gateway: RunningGateway;
+  agent: RunningAgent;
+  upstreamUrl: string;
+  postgres: { host: string; port: number; database: string; user: string };
+  user: string;
+  token: string;
+  credentialsPath: string;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export const DEMO_AGENT = 'demo-agent';
+export const DEMO_HTTP_CONNECTION = 'demo-openai';
+
+async function step<T>(progress: (line: string) => void, label: string, work: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  progress(`  ${label}…`);
+  const result = await work();
+  progress(`  ${label}: ready (${Math.round(performance.now() - started)} ms)`);
+  return result;
+}
+
+/**
+ * Everything `ward demo` runs, on loopback: an embedded Postgres with fake PII, an
+ * OpenAI-compatible upstream, a gateway with its store in `dataDir`, and an agent holding the
+ * upstream's API key. The local user is logged in as the demo admin.
+ */
+export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
+  const progress = options.progress ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const logger = pino(
+    { name: 'ward-demo', level: process.env['WARD_LOG_LEVEL'] ?? 'info' },
+    pino.destination({ dest: join(dataDir, 'demo.log'), mkdir: true, sync: false }),
+  );
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+  };
+
+  try {
+    // The upstream's key is known to the agent only; clients use ward tokens.
+    const upstreamKey = `sk-demo-${randomBytes(18).toString('base64url')}`;
+    const upstream = await step(progress, 'OpenAI-compatible demo upstream', () =>
+      startDemoUpstream({ host: options.host, port: 0, apiKey: upstreamKey }),
+    );
+    stops.push(() => upstream.close());
+    const postgres = await step(progress, 'embedded Postgres (PGlite) with demo data', () =>
+      startDemoPostgres({ host: options.host, port: 0, dataDir: join(dataDir, 'pglite') }),
+    );
+    stops.push(() => postgres.close());
+
+    const agentKey = generateAgentKey();
+    const gateway = await step(progress, 'gateway', () =>
+      startGateway({
+        dataDir,
+        listen: { http: `${options.host}:${options.httpPort}`, tunnel: `${options.host}:${options.tunnelPort}` },
+        tunnel: { insecure: true },
+        store: { path: join(dataDir, 'ward.db'), durability: 'group' },
+        agents: [{ name: DEMO_AGENT, keyHash: hashAgentKey(agentKey) }],
+        connections: [
+          { name: DEMO_HTTP_CONNECTION, type: 'http', agent: DEMO_AGENT, description: 'OpenAI-compatible demo LLM' },
+        ],
+        logger: logger.child({ component: 'gateway' }),
+        version: 'demo',
+      }),
+    );
+    stops.push(() => gateway.stop());
+
+    const agent = await step(progress, 'agent (dials the gateway)', async () => {
+      const running = startAgent({
+        gateway: { address: `${options.host}:${gateway.tunnelPort}`, insecure: true },
+        key: agentKey,
+        connections: [
+          {
+            type: 'http',
+            name: DEMO_HTTP_CONNECTION,
+            url: upstream.url,
+            auth: { header: 'authorization', scheme: 'Bearer', secret: upstreamKey },
+            timeoutMs: 60_000,
+          },
+        ],
+        logger: logger.child({ component: 'agent' }),
+        version: 'demo',
+      });
+      stops.push(() => running.stop());
+      await running.online();
+      return running;
+    });
+
+    const user = userInfo().username || 'demo';
+    const ttlSeconds = 12 * 3600;
+    const token = await gateway.tokens.issue({ subject: user, roles: ['admin'], ttlSeconds });
+    const credentialsPath = saveCredentials({
+      gateway: gateway.httpUrl,
+      token,
+      subject: user,
+      expiresAt: new Date(Date.now() + ttlSeconds * 1000).toISOString(),
+    });
+    await gateway.store.audit.append({
+      kind: 'demo.login',
+      identity: `user:${user}`,
+      source: 'local',
+      rule: 'demo.admin',
+      decision: 'allow',
+      data: { roles: ['admin'], ttlSeconds },
+    });
+
+    return {
+      gateway,
+      agent,
+      upstreamUrl: upstream.url,
+      postgres: { host: postgres.host, port: postgres.port, database: postgres.database, user: postgres.user },
+      user,
+      token,
+      credentialsPath,
+      dataDir,
+      stop: async () => {
+        await stopAll();
+        logger.flush();
+      },
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+/** The first screen: what is running and exactly what to type next. */
+export function firstScreen(demo: RunningDemo, cli = 'pnpm exec ward'): string {
+  const base = `${demo.gateway.httpUrl}/c/${DEMO_HTTP_CONNECTION}/v1`;
+  return `
+ward demo is running. Data: ${demo.dataDir}
+
+  gateway  ${demo.gateway.httpUrl}  (API + HTTP/LLM connections; agent tunnel on port ${demo.gateway.tunnelPort})
+  agent    ${DEMO_AGENT}, online, serving ${DEMO_HTTP_CONNECTION} (http). It alone holds the upstream API key.
+  you      ${demo.user} (admin). Token saved to ${demo.credentialsPath}
+
+Try it (in another terminal, from this directory):
+
+  # An OpenAI client through ward: only the base URL and the key change.
+  export OPENAI_BASE_URL=${base}
+  export OPENAI_API_KEY=$(${cli} token print)
+  curl -s $OPENAI_BASE_URL/chat/completions -H "authorization: Bearer $OPENAI_API_KEY" \\
+       -H 'content-type: application/json' \\
+       -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello through ward"}]}'
+
+  # Streaming, with the official SDK (npm i openai):
+  node --input-type=module -e "import OpenAI from 'openai'; const s = await new OpenAI().chat.completions.create({model:'gpt-4o-mini', stream:true, messages:[{role:'user',content:'Tell me about customer emails'}]}); for await (const c of s) process.stdout.write(c.choices[0]?.delta?.content ?? '')"
+
+  # What was recorded, and proof the log is intact:
+  ${cli} sessions list
+  ${cli} audit export --out audit.jsonl && ${cli} audit verify audit.jsonl
+
+  The embedded Postgres (demo data, reachable through ward once Postgres support lands) is at ${demo.postgres.host}:${demo.postgres.port}.
+  Logs: ${join(demo.dataDir, 'demo.log')}
+
+Ctrl-C stops everything.
+`;
+}

@@ -1,0 +1,1 @@
+export { type ApiContext, createApi } from './api-routes.js';

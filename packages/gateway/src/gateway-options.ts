@@ -1,0 +1,32 @@
+import type { Logger } from 'pino';
+import type { AgentEntry, ConnectionKind } from './tunnel/index.js';
+
+export interface GatewayConnection {
+  name: string;
+  type: ConnectionKind;
+  /** The agent allowed to serve it (any authenticated agent when absent). */
+  agent?: string | undefined;
+  description?: string | undefined;
+}
+
+/** Everything a running gateway needs, already validated (see config/ for the YAML form). */
+export interface GatewayOptions {
+  dataDir: string;
+  /** `host:port` for each listener; `postgres` is optional (no direct Postgres listener without it). */
+  listen: { http: string; tunnel: string; postgres?: string | undefined };
+  tunnel: {
+    tls?: { cert: Buffer; key: Buffer } | undefined;
+    insecure?: boolean | undefined;
+    sessionWindowBytes?: number | undefined;
+    keepaliveIntervalMs?: number | undefined;
+    maxFrameBytes?: number | undefined;
+  };
+  store: { path: string; durability: 'group' | 'strict' };
+  agents: readonly AgentEntry[];
+  connections: readonly GatewayConnection[];
+  /** `iss` of gateway-issued tokens. */
+  tokenIssuer?: string | undefined;
+  http?: { maxRequestBodyBytes?: number | undefined; recordBodyBytes?: number | undefined } | undefined;
+  logger?: Logger | undefined;
+  version?: string | undefined;
+}

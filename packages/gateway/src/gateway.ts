@@ -1,0 +1,215 @@
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { splitHostPort, WardError } from '@ward/protocol';
+import pino, { type Logger } from 'pino';
+import { createApi } from './api/index.js';
+import type { GatewayOptions } from './gateway-options.js';
+import { createConnectUpgrade, createGatewayHttpServer } from './http/index.js';
+import { TokenService } from './identity/index.js';
+import { CancelRegistry, type PostgresContext, PostgresSession, startPostgresListener } from './postgres/index.js';
+import { StoreRecorder } from './recording/index.js';
+import { SessionRegistry } from './sessions/index.js';
+import { openStore, type Store } from './store/index.js';
+import { type TunnelEvent, TunnelServer } from './tunnel/index.js';
+
+export interface RunningGateway {
+  /** Base URL of the HTTP listener (API, HTTP connections, CLI tunnel). */
+  httpUrl: string;
+  httpPort: number;
+  tunnelPort: number;
+  /** Port of the direct Postgres listener, when one was configured. */
+  postgresPort: number | undefined;
+  sessions: SessionRegistry;
+  tokens: TokenService;
+  store: Store;
+  tunnel: TunnelServer;
+  logger: Logger;
+  /** Ends sessions with a reason clients see, closes listeners, flushes the audit log. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a gateway: audit store, token service, agent tunnel, HTTP listener.
+ *
+ * @example
+ * const gw = await startGateway({ dataDir, listen: { http: '127.0.0.1:7400', tunnel: '127.0.0.1:7401' },
+ *   tunnel: { insecure: true }, store: { path: join(dataDir, 'ward.db'), durability: 'group' }, agents, connections });
+ * const token = await gw.tokens.issue({ subject: 'alice', roles: ['user'], ttlSeconds: 3600 });
+ */
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const logger = options.logger ?? pino({ name: 'ward-gateway' });
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+
+  const store = openStore({
+    path: options.store.path,
+    durability: options.store.durability,
+    signingKeyPath: join(dataDir, 'audit-signing-key.pem'),
+  });
+  const tokens = await TokenService.open({
+    keyPath: join(dataDir, 'token-key.pem'),
+    issuer: options.tokenIssuer ?? 'urn:ward:gateway',
+  });
+  const recorder = new StoreRecorder(store);
+
+  const recordTunnelEvent = (event: TunnelEvent) => {
+    const fields = {
+      agent: event.agent ?? null,
+      peer: event.peer,
+      connection: event.connection,
+      connections: event.connections,
+      code: event.error?.code,
+    };
+    const level = event.kind === 'agent.online' ? 'info' : 'warn';
+    logger[level]({ ...fields, event: event.kind, reason: event.error?.message }, event.kind);
+    recorder
+      .record(undefined, event.kind, {
+        source: event.peer,
+        connection: event.connection,
+        decision: event.kind === 'agent.refused' || event.kind === 'agent.connection_rejected' ? 'deny' : undefined,
+        rule: event.kind === 'agent.refused' ? 'agent.key' : undefined,
+        data: {
+          agent: event.agent ?? null,
+          ...(event.connections ? { connections: event.connections } : {}),
+          ...(event.error ? { code: event.error.code } : {}),
+        },
+      })
+      .catch((err) => logger.error({ err }, 'could not record a tunnel event'));
+  };
+
+  const tunnel = new TunnelServer({
+    address: options.listen.tunnel,
+    tls: options.tunnel.tls,
+    insecure: options.tunnel.insecure,
+    agents: options.agents,
+    connections: options.connections,
+    sessionWindowBytes: options.tunnel.sessionWindowBytes,
+    keepaliveIntervalMs: options.tunnel.keepaliveIntervalMs,
+    maxFrameBytes: options.tunnel.maxFrameBytes,
+    gatewayVersion: options.version,
+    onEvent: recordTunnelEvent,
+  } as ConstructorParameters<typeof TunnelServer>[0]);
+
+  // Invariant 3: nothing runs unrecorded. When the audit log cannot write, every open session
+  // ends with that reason, and new work is refused until the store is healthy again.
+  const sessions = new SessionRegistry();
+  store.audit.on('unhealthy', (err) => {
+    logger.error({ code: err.code }, 'audit store cannot write: ending open sessions and refusing new work');
+    sessions.terminateWhere(() => true, err);
+    tunnel.closeAllSessions(err);
+  });
+
+  const connectionsByName = new Map(options.connections.map((c) => [c.name, c]));
+  const authenticate = (token: string) => tokens.verify(token);
+  const connectionType = (name: string) => connectionsByName.get(name)?.type;
+  const postgres: PostgresContext = {
+    tunnel,
+    recorder,
+    sessions,
+    cancels: new CancelRegistry((found, source) => {
+      recorder
+        .record(undefined, 'pg.cancel', {
+          source,
+          decision: found ? 'allow' : 'deny',
+          rule: 'pg.cancel-key',
+          data: { matched: found },
+        })
+        .catch((err) => logger.error({ err }, 'could not record a cancel request'));
+    }),
+    authenticate,
+    connectionType,
+    logger: logger.child({ component: 'postgres' }),
+  };
+  const http = createGatewayHttpServer({
+    proxy: {
+      tunnel,
+      recorder,
+      maxRequestBodyBytes: options.http?.maxRequestBodyBytes ?? 8 * 1024 * 1024,
+      recordBodyBytes: options.http?.recordBodyBytes ?? 1024 * 1024,
+    },
+    authenticate,
+    connectionType,
+    health: () => ({
+      ok: store.audit.healthy,
+      audit: store.audit.healthy ? 'ok' : 'unavailable',
+      agents: tunnel.agents().length,
+      sessions: tunnel.sessionCount,
+    }),
+    api: createApi({ store, tunnel, connections: () => options.connections }),
+  });
+
+  http.on(
+    'upgrade',
+    createConnectUpgrade({
+      authenticate,
+      connectionType,
+      recorder,
+      accept: (stream, target) => {
+        if (target.type === 'postgres') {
+          new PostgresSession(stream, postgres, {
+            source: target.source,
+            preauthenticated: { identity: target.identity, connection: target.connection },
+          });
+        } else {
+          stream.end();
+        }
+      },
+    }),
+  );
+
+  let tunnelPort: number;
+  let httpPort: number;
+  let postgresListener: Awaited<ReturnType<typeof startPostgresListener>> | undefined;
+  try {
+    ({ port: tunnelPort } = await tunnel.start());
+    httpPort = await listen(http, options.listen.http);
+    if (options.listen.postgres) postgresListener = await startPostgresListener(options.listen.postgres, postgres);
+  } catch (err) {
+    http.close();
+    await tunnel.stop(0).catch(() => {});
+    await store.close();
+    throw err;
+  }
+  const { host } = splitHostPort(options.listen.http);
+  const httpUrl = `http://${host.includes(':') ? `[${host}]` : host}:${httpPort}`;
+  logger.info({ http: httpUrl, tunnel: tunnelPort, postgres: postgresListener?.port }, 'gateway listening');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    httpUrl,
+    httpPort,
+    tunnelPort,
+    postgresPort: postgresListener?.port,
+    sessions,
+    tokens,
+    store,
+    tunnel,
+    logger,
+    stop: () => {
+      stopping ??= (async () => {
+        http.close();
+        postgresListener?.server.close();
+        const reason = new WardError('ERR_GATEWAY_SHUTDOWN', 'unavailable', 'the gateway is shutting down');
+        sessions.terminateWhere(() => true, reason);
+        await tunnel.stop();
+        http.closeAllConnections();
+        await store.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+function listen(server: Server, address: string): Promise<number> {
+  const { host, port } = splitHostPort(address);
+  return new Promise((resolvePort, reject) => {
+    server.once('error', (err) =>
+      reject(
+        new WardError('ERR_HTTP_LISTEN', 'unavailable', `cannot listen on ${address}: ${err.message}`, { cause: err }),
+      ),
+    );
+    server.listen(port, host, () => resolvePort((server.address() as AddressInfo).port));
+  });
+}

@@ -1,0 +1,57 @@
+import type { Identity } from '../identity/index.js';
+import type { Store } from '../store/index.js';
+import type { Recorder, RecordFields, SessionInfo, SessionOutcome } from './recorder.js';
+
+/** How an identity is written in the audit log: `user:alice`, `service:etl-bot`. */
+export function identityLabel(identity: Identity | undefined): string | undefined {
+  return identity ? `${identity.kind}:${identity.subject}` : undefined;
+}
+
+/** The Recorder over the embedded store: sessions table plus the hash-chained audit log. */
+export class StoreRecorder implements Recorder {
+  readonly #store: Store;
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  get healthy(): boolean {
+    return this.#store.audit.healthy;
+  }
+
+  async sessionStarted(session: SessionInfo): Promise<void> {
+    await this.#store.sessions.start({
+      id: session.id,
+      connection: session.connection,
+      protocol: session.protocol,
+      identity: identityLabel(session.identity) ?? '',
+      source: session.source,
+    });
+  }
+
+  async record(sessionId: string | undefined, kind: string, fields: RecordFields): Promise<void> {
+    await this.#store.audit.append({
+      kind,
+      sessionId,
+      identity: identityLabel(fields.identity),
+      source: fields.source,
+      connection: fields.connection,
+      rule: fields.rule,
+      decision: fields.decision,
+      data: fields.data,
+    });
+  }
+
+  async sessionEnded(sessionId: string, outcome: SessionOutcome): Promise<void> {
+    await this.#store.sessions.end(sessionId, {
+      status: outcome.status,
+      errorCode: outcome.error?.code,
+      errorMessage: outcome.error?.message,
+      summary: outcome.summary,
+    });
+  }
+
+  putBlob(bytes: Uint8Array): string {
+    return this.#store.blobs.put(bytes);
+  }
+}

@@ -1,0 +1,1 @@
+export { type LiveSession, SessionRegistry } from './session-registry.js';
