@@ -5,3 +5,4 @@ export * from './gen/ward/tunnel/v1/tunnel_pb.js';
 export { grpcServiceDefinition } from './grpc-service.js';
 export * from './http/headers.js';
 export * from './tunnel/index.js';
+export * from './config/index.js';
