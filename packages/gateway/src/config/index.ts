@@ -1,0 +1,15 @@
+export {
+  type ConnectionType,
+  findGatewayCredentials,
+  GATEWAY_DEFAULTS,
+  type GatewayAgentConfig,
+  type GatewayConfig,
+  type GatewayConnectionConfig,
+  type GatewayListen,
+  type GatewayStoreConfig,
+  type GatewayTunnelConfig,
+  gatewayConfigSchema,
+  type LlmApi,
+  loadGatewayConfig,
+  parseGatewayConfig,
+} from './gateway-config.js';
