@@ -192,7 +192,7 @@ describe('audit log: write failure', () => {
     assert.equal(store.audit.healthy, false);
     assert.equal(events.length, 1);
     assert.equal(events[0]?.code, 'ERR_AUDIT_UNAVAILABLE');
-    assert.equal((events[0]?.cause as { code?: string }).code, 'SQLITE_FULL');
+    assert.equal((events[0]!.cause as { code?: string }).code, 'SQLITE_FULL');
     // Later appends are refused at once, even small ones that would fit; no second event.
     await assert.rejects(store.audit.append({ kind: 'pg.query' }), { code: 'ERR_AUDIT_UNAVAILABLE' });
     await assert.rejects(store.audit.flush(), { code: 'ERR_AUDIT_UNAVAILABLE' });
