@@ -14,6 +14,11 @@ function fromParser<T>(
   wrong: (v: unknown) => string,
 ) {
   return z.unknown().transform((input, ctx): T => {
+    if (input === undefined) {
+      // Reported like any absent required field ("is missing. Fix: add …").
+      ctx.addIssue({ code: 'invalid_type', expected: 'string', input, message: 'required' });
+      return z.NEVER;
+    }
     if (!accepts(input)) {
       ctx.addIssue({ code: 'custom', message: wrong(input) });
       return z.NEVER;
@@ -36,7 +41,7 @@ export function durationField() {
       typeof v === 'number'
         ? problem(`${v} has no unit`, `write ${v}s for seconds or ${v}ms for milliseconds`)
         : problem(`expected a duration, found ${showValue(v)}`, 'write a number with a unit, e.g. 250ms, 30s, 5m, 1h'),
-  );
+  ).describe('a duration such as 250ms, 30s, 5m or 1h');
 }
 
 /** A byte size (`1MiB`, `512KiB`, `64KB`, or a number of bytes) parsed to bytes. */
@@ -45,7 +50,7 @@ export function byteSizeField() {
     parseByteSize,
     (v) => typeof v === 'string' || typeof v === 'number',
     (v) => problem(`expected a byte size, found ${showValue(v)}`, 'write e.g. 256KiB, 1MiB or a number of bytes'),
-  );
+  ).describe('a size such as 256KiB or 1MiB');
 }
 
 /** A `host:port` address parsed to `{ host, port }`. */
@@ -55,7 +60,7 @@ export function hostPortField() {
     (v) => typeof v === 'string',
     (v) =>
       problem(`expected host:port, found ${showValue(v)}`, 'write e.g. 127.0.0.1:7401 (a port alone is not enough)'),
-  );
+  ).describe('host:port, e.g. 127.0.0.1:7401');
 }
 
 /** One of a fixed set of words; `noun` names the set in the error ("a connection type"). */

@@ -197,6 +197,18 @@ describe('parseConfigText', () => {
     assert.deepEqual(lines, ['c.yaml:2:1: secret: no secrets here. Fix: move it.']);
   });
 
+  test('a missing parsed field (address, duration) reads like any missing field', () => {
+    const s = z.strictObject({
+      address: hostPortField().describe('host:port, e.g. 127.0.0.1:7401'),
+      every: durationField(),
+    });
+    const lines = problems(() => parseConfigText('{}\n', 'c.yaml', s));
+    assert.deepEqual(lines, [
+      'c.yaml:1:1: address: is missing. Fix: add address: host:port, e.g. 127.0.0.1:7401.',
+      'c.yaml:1:1: every: is missing. Fix: add every: a duration such as 250ms, 30s, 5m or 1h.',
+    ]);
+  });
+
   test('a missing enum field lists the allowed values', () => {
     const [line] = problems(() => parseConfigText('connections:\n  - { name: a, port: 1 }\n', 'c.yaml', schema()));
     assert.equal(line, 'c.yaml:2:5: connections[0].type: is missing. Fix: add type: one of postgres, ssh, http.');

@@ -129,7 +129,10 @@ export function parseConfigText<S extends z.ZodType>(
   const claimed = new Set(rawProblems.map((p) => fieldPath(p.path)));
   // A misspelt required key is reported once, as the unknown key with its did-you-mean, not
   // a second time as the required key being missing.
+  // Likewise a problem about the object holding the misspelt key ("names no source" for
+  // `{ evn: X }`) is the typo's consequence, not a second mistake.
   const suggested = new Set<string>();
+  const hasTypo = new Set<string>();
   for (const issue of result.error?.issues ?? []) {
     if (issue.code !== 'unrecognized_keys') continue;
     const known = knownKeysAt(schema, issue.path, raw);
@@ -137,13 +140,17 @@ export function parseConfigText<S extends z.ZodType>(
       const keyPath = [...issue.path, key];
       if (claimed.has(fieldPath(keyPath))) continue;
       const guess = closestMatch(key, known);
-      if (guess) suggested.add(fieldPath([...issue.path, guess]));
+      if (guess) {
+        suggested.add(fieldPath([...issue.path, guess]));
+        hasTypo.add(fieldPath(issue.path));
+      }
       found.push({ path: keyPath, key: true, message: unknownKeyMessage(key, guess, known) });
     }
   }
   for (const issue of result.error?.issues ?? []) {
     if (issue.code === 'unrecognized_keys') continue;
     if (suggested.has(fieldPath(issue.path)) && isMissing(issue, raw)) continue;
+    if (issue.code === 'custom' && hasTypo.has(fieldPath(issue.path))) continue;
     found.push({ path: issue.path, key: false, message: describeIssue(issue, schema, raw) });
   }
 
