@@ -49,7 +49,7 @@ export interface GatewayStoreConfig {
   readonly driver: 'sqlite';
   /** Absolute path of the database file (relative paths start from `dataDir`), or `:memory:`. */
   readonly path: string;
-  /** `group`: commits are batched before they are acknowledged; `strict`: one fsync per record. */
+  /** `group`: concurrent appends share one transaction (one fsync); `strict`: one transaction per append. */
   readonly durability: 'group' | 'strict';
 }
 
