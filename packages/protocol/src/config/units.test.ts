@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { WardError } from '../errors.js';
 import { formatHostPort, isLoopback, parseHostPort } from './host-port.js';
 import { parseByteSize, parseDuration } from './units.js';
@@ -134,4 +135,49 @@ describe('isLoopback', () => {
   ];
   for (const [host, expected] of cases)
     test(`${host} → ${expected}`, () => assert.equal(isLoopback({ host, port: 1 }), expected));
+});
+
+describe('properties', () => {
+  const MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+  test('parseDuration(n + unit) is n times the unit, and chained parts add up', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(10_000), fc.constantFrom(...(Object.keys(MS) as (keyof typeof MS)[]))), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        (parts) => {
+          const text = parts.map(([n, u]) => `${n}${u}`).join('');
+          assert.equal(
+            parseDuration(text),
+            parts.reduce((sum, [n, u]) => sum + n * MS[u], 0),
+          );
+        },
+      ),
+    );
+  });
+
+  test('parseByteSize accepts any unit spelling and equals n times the unit', () => {
+    const units = { b: 1, kb: 1e3, mb: 1e6, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 } as const;
+    fc.assert(
+      fc.property(
+        fc.nat(100_000),
+        fc.constantFrom(...(Object.keys(units) as (keyof typeof units)[])),
+        fc.boolean(),
+        (n, unit, upper) => {
+          const spelt = upper ? unit.toUpperCase() : unit;
+          assert.equal(parseByteSize(`${n}${spelt}`), n * units[unit]);
+        },
+      ),
+    );
+  });
+
+  test('parseHostPort(formatHostPort(x)) is x for IPv4, IPv6 and names', () => {
+    const host = fc.oneof(fc.ipV4(), fc.ipV6(), fc.domain());
+    fc.assert(
+      fc.property(host, fc.integer({ min: 0, max: 65535 }), (h, port) => {
+        assert.deepEqual(parseHostPort(formatHostPort({ host: h, port })), { host: h, port });
+      }),
+    );
+  });
 });
