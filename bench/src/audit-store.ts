@@ -40,6 +40,13 @@ function input(worker: number, i: number) {
   };
 }
 
+// CPU seconds this process used (user + system) since `from`: the machine may be shared, and
+// records per CPU-second shows what the code costs independently of what else runs.
+function cpuSince(from: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(from);
+  return (u.user + u.system) / 1e6;
+}
+
 async function appendAll(store: Store, total: number, appenders: number): Promise<number> {
   let next = 0;
   const started = process.hrtime.bigint();
@@ -64,6 +71,8 @@ async function timeAsync<T>(fn: () => Promise<T>): Promise<[T, number]> {
 }
 
 const rate = (n: number, s: number) => Math.round(n / s).toLocaleString('en-US');
+const cpuNote = (n: number, cpu: number) =>
+  `; process CPU ${cpu.toFixed(2)} s = ${rate(n, cpu)} records per CPU-second`;
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ward-bench-audit-'));
@@ -73,11 +82,13 @@ async function main(): Promise<void> {
     console.log(`load average before: ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
 
     const group = openStore({ path: join(dir, 'group.db'), signingKeyPath: join(dir, 'key.pem') });
+    let cpu = process.cpuUsage();
     const groupSecs = await appendAll(group, RECORDS, APPENDERS);
+    const groupCpu = cpuSince(cpu);
     const stats = group.audit.stats();
     console.log(
       `group commit: ${RECORDS} records from ${APPENDERS} appenders in ${groupSecs.toFixed(2)} s = ${rate(RECORDS, groupSecs)} records/s ` +
-        `(${stats.commits} transactions, ${(stats.records / stats.commits).toFixed(1)} records each)`,
+        `(${stats.commits} transactions, ${(stats.records / stats.commits).toFixed(1)} records each)${cpuNote(RECORDS, groupCpu)}`,
     );
 
     const exportPath = join(dir, 'export.jsonl');
@@ -86,16 +97,21 @@ async function main(): Promise<void> {
     console.log(
       `export: ${exported.records} records, ${exported.checkpoints} checkpoints, ${mb.toFixed(1)} MB in ${exportSecs.toFixed(2)} s = ${rate(exported.records, exportSecs)} records/s`,
     );
+    cpu = process.cpuUsage();
     const [verdict, verifySecs] = await timeAsync(() =>
       verifyAuditExport(exportPath, { publicKeyPem: group.audit.publicKeyPem }),
     );
     if (!verdict.ok) throw new Error(`the fresh export did not verify: ${JSON.stringify(verdict.firstBad)}`);
     console.log(
-      `verify export (offline): ${verdict.records} records, ${verdict.checkpoints} signatures in ${verifySecs.toFixed(2)} s = ${rate(verdict.records, verifySecs)} records/s`,
+      `verify export (offline): ${verdict.records} records, ${verdict.checkpoints} signatures in ${verifySecs.toFixed(2)} s = ${rate(verdict.records, verifySecs)} records/s${cpuNote(verdict.records, cpuSince(cpu))}`,
     );
+    cpu = process.cpuUsage();
     const [live, liveSecs] = time(() => verifyStore(group));
+    const liveCpu = cpuSince(cpu);
     if (!live.ok) throw new Error(`the live store did not verify: ${JSON.stringify(live.firstBad)}`);
-    console.log(`verify live store: ${live.records} records in ${liveSecs.toFixed(2)} s = ${rate(live.records, liveSecs)} records/s`);
+    console.log(
+      `verify live store: ${live.records} records in ${liveSecs.toFixed(2)} s = ${rate(live.records, liveSecs)} records/s${cpuNote(live.records, liveCpu)}`,
+    );
     await group.close();
 
     const strict = openStore({
@@ -109,7 +125,11 @@ async function main(): Promise<void> {
         `(${strict.audit.stats().commits} transactions)`,
     );
     await strict.close();
-    console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(
+      `load average after: ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
