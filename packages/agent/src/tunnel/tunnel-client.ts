@@ -12,14 +12,13 @@ import {
   fromGrpcError,
   type GatewayMessage,
   grpcOptions,
-  grpcServiceDefinition,
   isLoopbackHost,
   SessionChannel,
   type SessionFrame,
   type SessionStart,
   splitHostPort,
   TUNNEL_DEFAULTS,
-  Tunnel as TunnelService,
+  tunnelServiceDefinition,
   WardError,
   type Welcome,
 } from '@ward/protocol';
@@ -59,10 +58,7 @@ type GenericClient = grpc.Client & {
   control(metadata: grpc.Metadata): grpc.ClientDuplexStream<AgentMessage, GatewayMessage>;
   session(metadata: grpc.Metadata): grpc.ClientDuplexStream<SessionFrame, SessionFrame>;
 };
-const TunnelClientCtor = grpc.makeGenericClientConstructor(
-  grpcServiceDefinition(TunnelService),
-  'Tunnel',
-) as unknown as new (
+const TunnelClientCtor = grpc.makeGenericClientConstructor(tunnelServiceDefinition(), 'Tunnel') as unknown as new (
   address: string,
   credentials: grpc.ChannelCredentials,
   options: grpc.ClientOptions,

@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+import type { Http2Server, ServerHttp2Session } from 'node:http2';
+import type { Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import {
   AGENT_KEY_METADATA,
@@ -9,7 +11,6 @@ import {
   type GatewayMessage,
   GatewayMessageSchema,
   grpcOptions,
-  grpcServiceDefinition,
   hashAgentKey,
   isLoopbackHost,
   type MessageInitShape,
@@ -19,7 +20,7 @@ import {
   type SessionStartSchema,
   splitHostPort,
   TUNNEL_DEFAULTS,
-  Tunnel as TunnelService,
+  tunnelServiceDefinition,
   WardError,
 } from '@ward/protocol';
 import type { ConnectionKind, TunnelEvent } from './types.js';
@@ -71,6 +72,35 @@ interface AgentState extends OnlineAgent {
   waiting: Array<(stream: grpc.ServerDuplexStream<SessionFrame, SessionFrame> | undefined) => void>;
   lastSeen: number;
   watchdog: NodeJS.Timeout;
+}
+
+/**
+ * grpc-js honours 'grpc-node.flow_control_window' on the client only; its server keeps
+ * HTTP/2's 64 KiB windows, so an agent's data waited for a WINDOW_UPDATE round trip every
+ * 64 KiB (a session topped out near 60 MiB/s on loopback, far below its credit window). This
+ * widens the windows of each HTTP/2 session the server accepts, with public node:http2 calls;
+ * the one private hook is grpc-js's `createHttp2Server`. If a grpc-js release drops it, the
+ * tunnel keeps working at the old speed (and the tunnel benchmark shows it).
+ */
+function widenHttp2Windows(server: grpc.Server, bytes: number): void {
+  const internals = server as unknown as { createHttp2Server?: (credentials: unknown) => Http2Server };
+  const original = internals.createHttp2Server;
+  if (typeof original !== 'function') return;
+  internals.createHttp2Server = function (this: unknown, credentials: unknown): Http2Server {
+    const http2Server = original.call(this, credentials);
+    // grpc-js sets TCP_NODELAY on its client sockets only. Without it on the gateway's side, a
+    // small frame (credit, a keystroke, a 64-byte query) can wait behind Nagle for an ACK.
+    http2Server.on('connection', (socket: Socket) => socket.setNoDelay(true));
+    http2Server.on('session', (session: ServerHttp2Session) => {
+      try {
+        session.settings({ initialWindowSize: bytes, maxFrameSize: 1024 * 1024 });
+        session.setLocalWindowSize(bytes);
+      } catch {
+        // The session is already gone; nothing to widen.
+      }
+    });
+    return http2Server;
+  };
 }
 
 const TYPE_FROM_PROTO: Record<number, ConnectionKind | undefined> = {
@@ -130,7 +160,8 @@ export class TunnelServer extends EventEmitter {
     }
     this.reload(options.agents, options.connections);
     this.#server = new grpc.Server(grpcOptions(this.#options.maxFrameBytes, this.#options.keepaliveIntervalMs));
-    this.#server.addService(grpcServiceDefinition(TunnelService), {
+    widenHttp2Windows(this.#server, TUNNEL_DEFAULTS.http2WindowBytes);
+    this.#server.addService(tunnelServiceDefinition(), {
       control: (call: grpc.ServerDuplexStream<AgentMessage, GatewayMessage>) => this.#onControl(call),
       session: (call: grpc.ServerDuplexStream<SessionFrame, SessionFrame>) => this.#onSession(call),
     });

@@ -10,6 +10,13 @@ export const TUNNEL_DEFAULTS = Object.freeze({
   idleStreams: 4,
   /** How long the gateway waits for an agent to accept a session. */
   sessionStartTimeoutMs: 15_000,
+  /**
+   * HTTP/2 stream and connection receive windows of the tunnel's gRPC connection. HTTP/2's
+   * 64 KiB default made every 64 KiB wait for a WINDOW_UPDATE round trip, which capped a
+   * session far below what its credit window allows. Memory stays bounded by the session
+   * credit: grpc-js reads every stream eagerly whatever the HTTP/2 window.
+   */
+  http2WindowBytes: 8 * 1024 * 1024,
 });
 
 /** gRPC message limit: a full data frame plus room for the frame's own fields. */
@@ -23,6 +30,8 @@ export function grpcOptions(maxFrameBytes: number, keepaliveIntervalMs: number):
   return {
     'grpc.max_receive_message_length': limit,
     'grpc.max_send_message_length': limit,
+    // Applied by grpc-js on the client (the agent); TunnelServer applies it to its sessions.
+    'grpc-node.flow_control_window': TUNNEL_DEFAULTS.http2WindowBytes,
     'grpc.keepalive_time_ms': keepaliveIntervalMs,
     'grpc.keepalive_timeout_ms': Math.max(2_000, Math.min(keepaliveIntervalMs, 10_000)),
     'grpc.keepalive_permit_without_calls': 1,

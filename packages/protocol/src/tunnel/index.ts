@@ -2,6 +2,7 @@ export { agentKeyHashEquals, generateAgentKey, hashAgentKey, isLoopbackHost, spl
 export { backoffDelay } from './backoff.js';
 export { ReceiveWindow, SendWindow } from './credit.js';
 export { AGENT_KEY_METADATA, grpcMessageLimit, grpcOptions, TUNNEL_DEFAULTS } from './defaults.js';
+export { encodeSessionFrame, tunnelServiceDefinition } from './frame-codec.js';
 export {
   type FrameStream,
   fromGrpcError,
