@@ -1,10 +1,11 @@
 import { type SessionChannel, type SessionStart, WardError } from '@ward/protocol';
 import pino, { type Logger } from 'pino';
 import { type HttpUpstream, serveHttpSession } from './http/index.js';
+import { type PostgresBackend, servePostgresSession } from './postgres/index.js';
 import { type ConnectionKind, TunnelClient } from './tunnel/index.js';
 
 /** A backend the agent serves, with its credentials (which never leave the agent). */
-export type AgentConnection = { type: 'http' } & HttpUpstream;
+export type AgentConnection = ({ type: 'http' } & HttpUpstream) | ({ type: 'postgres' } & PostgresBackend);
 
 export interface AgentOptions {
   gateway: {
@@ -53,6 +54,10 @@ export function startAgent(options: AgentOptions): RunningAgent {
       case 'http':
         if (start.target.case !== 'http') break;
         serveHttpSession(channel, connection);
+        return;
+      case 'postgres':
+        if (start.target.case !== 'postgres') break;
+        servePostgresSession(channel, start.target.value, connection);
         return;
     }
     channel.close(

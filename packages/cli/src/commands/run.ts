@@ -81,6 +81,19 @@ export function registerRun(program: Command): void {
                 }
               : {}),
           });
+        } else if (c.type === 'postgres') {
+          const password = secrets.connection(c.name);
+          connections.push({
+            type: 'postgres',
+            name: c.name,
+            host: c.host,
+            port: c.port,
+            database: c.database,
+            user: c.user,
+            ...(password !== undefined ? { password } : {}),
+            tls: { mode: c.tls.mode, ...(c.tls.ca ? { ca: readFileSync(c.tls.ca) } : {}) },
+            maxScramIterations: c.maxScramIterations,
+          });
         } else {
           process.stderr.write(
             `ward agent: ${c.type} connection "${c.name}" is not served by this version yet; skipping it\n`,
