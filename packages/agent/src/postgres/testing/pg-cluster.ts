@@ -8,7 +8,7 @@
  * const pg = await startPgCluster({ users: [{ name: 'alice', password: 'pw', method: 'scram-sha-256' }], ssl: true });
  * try { assert.equal(await pg.sql('select 1'), '1'); } finally { await pg.stop(); }
  */
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, realpathSync } from 'node:fs';
 import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -122,6 +122,7 @@ function run(argv: string[], options: { cwd?: string; timeoutMs?: number } = {})
   });
 }
 
+const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 const quoteLiteral = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const quoteIdent = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
@@ -199,14 +200,40 @@ export async function startPgCluster(options: PgClusterOptions = {}): Promise<Pg
       spawnSync(file, args);
     }
     stopped = true;
+    stopWatchdog();
     spawnSync('rm', ['-rf', dir]);
   };
   running.add(stopSync);
+
+  // The 'exit' hook does not run when the test process is killed (a runner timeout, SIGKILL),
+  // so a detached watchdog polls for the parent and stops the server once it is gone. Polling
+  // once a second is the only portable way to notice a parent's death from a shell.
+  const pgCtlStop = who
+    .wrap([join(bin, 'pg_ctl'), '-D', data, '-m', 'immediate', 'stop'])
+    .map(shellQuote)
+    .join(' ');
+  const watchdog: ChildProcess = spawn(
+    'sh',
+    [
+      '-c',
+      `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ${pgCtlStop} >/dev/null 2>&1; rm -rf ${shellQuote(dir)}`,
+    ],
+    { detached: true, stdio: 'ignore' },
+  );
+  watchdog.unref();
+  const stopWatchdog = () => {
+    if (watchdog.exitCode === null && watchdog.pid !== undefined) {
+      try {
+        process.kill(-watchdog.pid, 'SIGKILL');
+      } catch {}
+    }
+  };
 
   const stop = async () => {
     if (stopped) return;
     stopped = true;
     running.delete(stopSync);
+    stopWatchdog();
     try {
       if (started) await run(who.wrap([join(bin, 'pg_ctl'), '-D', data, '-m', 'immediate', '-w', 'stop']));
     } finally {
