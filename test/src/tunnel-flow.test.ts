@@ -14,6 +14,7 @@ import {
   CHUNK,
   type ChildCommand,
   chunkAt,
+  drainChannel,
   MiB,
   newAgentKey,
   rssOf,
@@ -37,22 +38,6 @@ function open(server: TunnelServer, sessionId: string, command: ChildCommand) {
     sessionId,
     identity: JSON.stringify(command),
     target: { case: 'ssh', value: {} },
-  });
-}
-
-/** Reads a channel to its EOF, returning credit as it goes. */
-function drain(channel: SessionChannel): Promise<{ bytes: number; sha256: string }> {
-  const h = createHash('sha256');
-  let bytes = 0;
-  return new Promise((resolve, reject) => {
-    channel.onClose((reason) => reject(reason ?? new Error('closed before EOF')));
-    channel.onFrame((frame) => {
-      if (frame.frame.case === 'sshData') {
-        h.update(frame.frame.value.data);
-        bytes += frame.frame.value.data.byteLength;
-        channel.delivered(frame.frame.value.data.byteLength);
-      } else if (frame.frame.case === 'sshEof') resolve({ bytes, sha256: h.digest('hex') });
-    });
   });
 }
 
@@ -101,7 +86,7 @@ describe('per-session flow control, agent in a child process', () => {
   /** One session moving `bytes` each way at once; checks both digests. */
   async function bothWays(id: string, bytes: number): Promise<void> {
     const { channel } = await open(gw.server, id, { mode: 'both', bytes });
-    const received = drain(channel);
+    const received = drainChannel(channel);
     const h = createHash('sha256');
     for (let i = 0; i * CHUNK < bytes; i++) {
       const chunk = chunkAt(i);
@@ -151,7 +136,7 @@ describe('per-session flow control, agent in a child process', () => {
 
       // Now the consumer reads: all 512 MiB arrive, intact, with memory still bounded.
       const drainWatch = new MemoryWatch(child);
-      const got = await drain(stuck.channel);
+      const got = await drainChannel(stuck.channel);
       const sent = await waitFor('agent finished', () => child.event('sent', 'stuck'));
       const drained = drainWatch.stop();
       assert.equal(got.bytes, STUCK_BYTES);

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { TunnelServer, type TunnelServerOptions } from '@ward/gateway';
-import { generateAgentKey, hashAgentKey } from '@ward/protocol';
+import { generateAgentKey, hashAgentKey, type SessionChannel } from '@ward/protocol';
 
 export const MiB = 1024 * 1024;
 export const CHUNK = 64 * 1024;
@@ -163,4 +163,20 @@ export class AgentChild {
     await this.#exited;
     clearTimeout(timer);
   }
+}
+
+/** Reads a channel's SshData to its SshEof, returning credit as it goes. */
+export function drainChannel(channel: SessionChannel): Promise<{ bytes: number; sha256: string }> {
+  const h = createHash('sha256');
+  let bytes = 0;
+  return new Promise((resolve, reject) => {
+    channel.onClose((reason) => reject(reason ?? new Error('closed before EOF')));
+    channel.onFrame((frame) => {
+      if (frame.frame.case === 'sshData') {
+        h.update(frame.frame.value.data);
+        bytes += frame.frame.value.data.byteLength;
+        channel.delivered(frame.frame.value.data.byteLength);
+      } else if (frame.frame.case === 'sshEof') resolve({ bytes, sha256: h.digest('hex') });
+    });
+  });
 }
