@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { startDemoUpstream } from '@ward/demo';
 import { exportAuditLog, verifyAuditExport } from '@ward/gateway';
 import OpenAI, { APIError } from 'openai';
-import { startStack, type WardStack } from './helpers/ward-stack.js';
+import { eventually, startStack, type WardStack } from './helpers/ward-stack.js';
 
 const UPSTREAM_KEY = 'sk-upstream-secret-held-by-the-agent-only';
 
@@ -143,9 +143,14 @@ describe('HTTP connection through gateway and agent', () => {
   });
 
   test('exchanges are recorded, the log verifies, and no credential is stored or logged', async () => {
+    // An exchange is recorded right after its response ends, so wait for the last ones.
+    await eventually(
+      () => stack.gateway.store.audit.listRecords({ kind: 'http.exchange', limit: 1000 }).length >= 6,
+      10_000,
+      'exchanges to be recorded',
+    );
     await stack.gateway.store.audit.flush();
     const exchanges = stack.gateway.store.audit.listRecords({ kind: 'http.exchange', limit: 1000 });
-    assert.ok(exchanges.length >= 4);
     const chat = exchanges.find((r) => r.data['path'] === '/v1/chat/completions' && r.data['status'] === 200);
     assert.ok(chat, 'a chat completion exchange was recorded');
     assert.equal(chat.identity, 'user:bob');

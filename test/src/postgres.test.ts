@@ -117,7 +117,7 @@ describe('Postgres through gateway and agent', () => {
       stack.userToken,
     );
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout.trim(), '2');
+    assert.equal(r.stdout.trim(), 'CREATE TABLE\nINSERT 0 2\n2');
     await stack.gateway.store.audit.flush();
     const q = stack.gateway.store.audit
       .listRecords({ kind: 'pg.query', limit: 1000 })
@@ -265,21 +265,55 @@ describe('Postgres through gateway and agent', () => {
   });
 
   test('a fast-path FunctionCall is refused and never reaches the database', async () => {
-    const client = new pg.Client({ host: '127.0.0.1', port, user: 'x', password: stack.userToken, database: 'appdb' });
-    await client.connect();
+    // node-postgres has no fast-path API, so speak the protocol on a raw socket.
+    const socket = net.connect(port, '127.0.0.1');
+    const splitter = new PgCodec.BackendMessageSplitter();
+    const inbox: Array<{ tag: string; raw: Buffer }> = [];
+    let wake: (() => void) | undefined;
+    socket.on('data', (chunk: Buffer) => {
+      for (const p of splitter.push(chunk)) inbox.push({ tag: String.fromCharCode(p.tag), raw: p.raw });
+      wake?.();
+    });
+    const until = async (tag: string) => {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const i = inbox.findIndex((m) => m.tag === tag);
+        if (i >= 0) return inbox.splice(0, i + 1);
+        if (Date.now() > deadline) throw new Error(`no ${tag} message; got ${inbox.map((m) => m.tag).join('')}`);
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 100);
+        });
+      }
+    };
     try {
-      // node-postgres has no fast-path API; write the message on its socket directly.
-      const conn = (client as unknown as { connection: { stream: net.Socket } }).connection;
-      const reply = new Promise<string>((resolve) =>
-        conn.stream.once('data', (d: Buffer) => resolve(d.toString('latin1'))),
+      socket.write(PgCodec.FrontendSerializer.startupMessage({ user: 'x', database: 'appdb' }));
+      await until('R');
+      socket.write(PgCodec.FrontendSerializer.passwordMessage(stack.userToken));
+      await until('Z');
+      // pg_advisory_lock(bigint), OID 2880: had it run, the lock would show in pg_locks.
+      const key = Buffer.alloc(8);
+      key.writeBigInt64BE(4242n);
+      socket.write(
+        PgCodec.FrontendSerializer.functionCall({ functionOid: 2880, argFormats: [1], args: [key], resultFormat: 1 }),
       );
-      conn.stream.write(
-        PgCodec.FrontendSerializer.functionCall({ functionOid: 1598, argFormats: [], args: [], resultFormat: 0 }),
-      );
-      const text = await reply;
-      assert.match(text, /ERR_PG_FUNCTION_CALL_REFUSED/);
+      const reply = await until('Z');
+      const error = reply.find((m) => m.tag === 'E');
+      assert.ok(error, 'an ErrorResponse came back');
+      const parsed = PgCodec.parseBackendMessage(error.raw);
+      assert.equal(parsed.type, 'ErrorResponse');
+      if (parsed.type === 'ErrorResponse') {
+        assert.equal(parsed.fields.code, '42501');
+        assert.match(parsed.fields.message ?? '', /^ERR_PG_FUNCTION_CALL_REFUSED/);
+      }
+      const locks = await cluster.sql("select count(*) from pg_locks where locktype = 'advisory'");
+      assert.equal(locks.trim(), '0', 'the function never ran on the database');
+      // The session goes on after the refusal.
+      socket.write(PgCodec.FrontendSerializer.query('select 1'));
+      const after = await until('Z');
+      assert.ok(after.some((m) => m.tag === 'C'));
     } finally {
-      await client.end().catch(() => {});
+      socket.destroy();
     }
   });
 

@@ -79,18 +79,24 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       .catch((err) => logger.error({ err }, 'could not record a tunnel event'));
   };
 
+  // Only the settings the caller gave: an explicit undefined would replace a default.
+  const t = options.tunnel;
   const tunnel = new TunnelServer({
     address: options.listen.tunnel,
-    tls: options.tunnel.tls,
-    insecure: options.tunnel.insecure,
     agents: options.agents,
-    connections: options.connections,
-    sessionWindowBytes: options.tunnel.sessionWindowBytes,
-    keepaliveIntervalMs: options.tunnel.keepaliveIntervalMs,
-    maxFrameBytes: options.tunnel.maxFrameBytes,
-    gatewayVersion: options.version,
+    connections: options.connections.map((c) => ({
+      name: c.name,
+      type: c.type,
+      ...(c.agent ? { agent: c.agent } : {}),
+    })),
     onEvent: recordTunnelEvent,
-  } as ConstructorParameters<typeof TunnelServer>[0]);
+    ...(t.tls ? { tls: t.tls } : {}),
+    ...(t.insecure ? { insecure: true } : {}),
+    ...(t.sessionWindowBytes !== undefined ? { sessionWindowBytes: t.sessionWindowBytes } : {}),
+    ...(t.keepaliveIntervalMs !== undefined ? { keepaliveIntervalMs: t.keepaliveIntervalMs } : {}),
+    ...(t.maxFrameBytes !== undefined ? { maxFrameBytes: t.maxFrameBytes } : {}),
+    ...(options.version !== undefined ? { gatewayVersion: options.version } : {}),
+  });
 
   // Invariant 3: nothing runs unrecorded. When the audit log cannot write, every open session
   // ends with that reason, and new work is refused until the store is healthy again.

@@ -85,6 +85,7 @@ export async function proxyHttpExchange(
   const requestBody = new BodyCapture(ctx.recordBodyBytes);
   const responseBody = new BodyCapture(ctx.recordBodyBytes);
   let status = 0;
+  let contentType: string | null = null;
   let error: WardError | undefined;
   try {
     const { channel } = await ctx.tunnel.openSession(
@@ -104,6 +105,7 @@ export async function proxyHttpExchange(
       switch (frame.frame.case) {
         case 'httpResponseHead':
           status = frame.frame.value.status;
+          contentType = frame.frame.value.headers.find((h) => h.name.toLowerCase() === 'content-type')?.value ?? null;
           res.writeHead(status, headersFromPairs(frame.frame.value.headers));
           // SSE and chunked answers must reach the client event by event.
           res.flushHeaders();
@@ -176,7 +178,7 @@ export async function proxyHttpExchange(
       requestBody: requestBody.total > 0 ? ctx.recorder.putBlob(requestBody.bytes()) : null,
       responseBody: responseBody.total > 0 ? ctx.recorder.putBlob(responseBody.bytes()) : null,
       bodiesTruncated: requestBody.truncated || responseBody.truncated,
-      contentType: res.getHeader('content-type') ?? null,
+      contentType,
       ...(error ? { errorCode: error.code } : {}),
     },
   });
