@@ -78,6 +78,10 @@ test('the compose configs validate, use TLS off loopback, and agree on agent, ad
   try {
     mkdirSync(join(dir, 'tls'));
     for (const f of ['gateway.crt', 'gateway.key', 'ca.crt']) writeFileSync(join(dir, 'tls', f), 'placeholder\n');
+    // What deploy/compose/keys/README.md asks the operator to put there.
+    mkdirSync(join(dir, 'keys'));
+    for (const f of ['id_ed25519', 'known_hosts'])
+      writeFileSync(join(dir, 'keys', f), 'placeholder\n', { mode: 0o600 });
     const gatewayText = readFileSync(mounted(services['gateway'] ?? {}, '/etc/ward/gateway.yaml'), 'utf8');
     const agentText = readFileSync(mounted(services['agent'] ?? {}, '/etc/ward/agent.yaml'), 'utf8');
     const gateway = parseGatewayConfig(gatewayText, join(dir, 'gateway.yaml'));

@@ -21,6 +21,7 @@ export function registerAudit(program: Command): void {
         const store = openStore({
           path: join(opts.dataDir, 'ward.db'),
           signingKeyPath: join(opts.dataDir, 'audit-signing-key.pem'),
+          readOnly: true,
         });
         try {
           const { records } = await exportAuditLog(store, opts.out);
@@ -55,6 +56,7 @@ export function registerAudit(program: Command): void {
         const store = openStore({
           path: join(opts.dataDir, 'ward.db'),
           signingKeyPath: join(opts.dataDir, 'audit-signing-key.pem'),
+          readOnly: true,
         });
         try {
           result = verifyStore(store);

@@ -22,13 +22,15 @@ export function registerDemo(program: Command): void {
     .option('--data-dir <dir>', 'where the gateway keeps its store and keys', join(homedir(), '.ward', 'demo'))
     .option('--http-port <port>', 'gateway HTTP port (API, HTTP/LLM connections)', port, 7400)
     .option('--tunnel-port <port>', 'agent tunnel (gRPC) port', port, 7401)
-    .action(async (opts: { dataDir: string; httpPort: number; tunnelPort: number }) => {
+    .option('--pg-port <port>', 'gateway Postgres port (direct psql access)', port, 7432)
+    .action(async (opts: { dataDir: string; httpPort: number; tunnelPort: number; pgPort: number }) => {
       process.stderr.write('Starting ward demo:\n');
       const demo = await startDemo({
         dataDir: opts.dataDir,
         host: '127.0.0.1',
         httpPort: opts.httpPort,
         tunnelPort: opts.tunnelPort,
+        postgresPort: opts.pgPort,
       });
       print(firstScreen(demo));
       await new Promise<void>((resolve) => {

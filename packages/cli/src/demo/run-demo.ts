@@ -14,6 +14,7 @@ export interface DemoOptions {
   host: string;
   httpPort: number;
   tunnelPort: number;
+  postgresPort: number;
   /** Progress lines while starting (stderr by default). */
   progress?: (line: string) => void;
 }
@@ -32,6 +33,7 @@ export interface RunningDemo {
 
 export const DEMO_AGENT = 'demo-agent';
 export const DEMO_HTTP_CONNECTION = 'demo-openai';
+export const DEMO_PG_CONNECTION = 'demo-pg';
 
 async function step<T>(progress: (line: string) => void, label: string, work: () => Promise<T>): Promise<T> {
   const started = performance.now();
@@ -75,12 +77,22 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     const gateway = await step(progress, 'gateway', () =>
       startGateway({
         dataDir,
-        listen: { http: `${options.host}:${options.httpPort}`, tunnel: `${options.host}:${options.tunnelPort}` },
+        listen: {
+          http: `${options.host}:${options.httpPort}`,
+          tunnel: `${options.host}:${options.tunnelPort}`,
+          postgres: `${options.host}:${options.postgresPort}`,
+        },
         tunnel: { insecure: true },
         store: { path: join(dataDir, 'ward.db'), durability: 'group' },
         agents: [{ name: DEMO_AGENT, keyHash: hashAgentKey(agentKey) }],
         connections: [
           { name: DEMO_HTTP_CONNECTION, type: 'http', agent: DEMO_AGENT, description: 'OpenAI-compatible demo LLM' },
+          {
+            name: DEMO_PG_CONNECTION,
+            type: 'postgres',
+            agent: DEMO_AGENT,
+            description: 'embedded Postgres with fake customers and payments',
+          },
         ],
         logger: logger.child({ component: 'gateway' }),
         version: 'demo',
@@ -99,6 +111,16 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
             url: upstream.url,
             auth: { header: 'authorization', scheme: 'Bearer', secret: upstreamKey },
             timeoutMs: 60_000,
+          },
+          {
+            type: 'postgres',
+            name: DEMO_PG_CONNECTION,
+            host: postgres.host,
+            port: postgres.port,
+            database: postgres.database,
+            user: postgres.user,
+            tls: { mode: 'disable' },
+            maxScramIterations: 100_000,
           },
         ],
         logger: logger.child({ component: 'agent' }),
@@ -153,29 +175,28 @@ export function firstScreen(demo: RunningDemo, cli = 'pnpm exec ward'): string {
   return `
 ward demo is running. Data: ${demo.dataDir}
 
-  gateway  ${demo.gateway.httpUrl}  (API + HTTP/LLM connections; agent tunnel on port ${demo.gateway.tunnelPort})
-  agent    ${DEMO_AGENT}, online, serving ${DEMO_HTTP_CONNECTION} (http). It alone holds the upstream API key.
+  gateway  ${demo.gateway.httpUrl} (API, HTTP/LLM), Postgres on 127.0.0.1:${demo.gateway.postgresPort}, agent tunnel on port ${demo.gateway.tunnelPort}
+  agent    ${DEMO_AGENT}, online: ${DEMO_PG_CONNECTION} (postgres), ${DEMO_HTTP_CONNECTION} (http). Only the agent holds their credentials.
   you      ${demo.user} (admin). Token saved to ${demo.credentialsPath}
 
-Try it (in another terminal, from this directory):
+Try it, in another terminal in this directory:
 
-  # An OpenAI client through ward: only the base URL and the key change.
+  # Postgres with psql and no database password: ward connect opens a local port as you.
+  ${cli} connect ${DEMO_PG_CONNECTION}          # then, in a third terminal:
+  psql -h 127.0.0.1 -p 5433 -c 'select full_name, email, card_brand from customers c join payments p on p.customer_id = c.id limit 5'
+  # Or straight to the gateway: your ward token is the password, the connection is the database.
+  PGPASSWORD=$(${cli} token print) psql -h 127.0.0.1 -p ${demo.gateway.postgresPort} -d ${DEMO_PG_CONNECTION} -c 'select count(*) from customers'
+
+  # An OpenAI client: only the base URL and the key change (the key is your ward token).
   export OPENAI_BASE_URL=${base}
   export OPENAI_API_KEY=$(${cli} token print)
   curl -s $OPENAI_BASE_URL/chat/completions -H "authorization: Bearer $OPENAI_API_KEY" \\
-       -H 'content-type: application/json' \\
-       -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello through ward"}]}'
+       -H 'content-type: application/json' -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello through ward"}]}'
 
-  # Streaming, with the official SDK (npm i openai):
-  node --input-type=module -e "import OpenAI from 'openai'; const s = await new OpenAI().chat.completions.create({model:'gpt-4o-mini', stream:true, messages:[{role:'user',content:'Tell me about customer emails'}]}); for await (const c of s) process.stdout.write(c.choices[0]?.delta?.content ?? '')"
-
-  # What was recorded, and proof the log is intact:
+  # What was recorded, and proof that the log is intact:
   ${cli} sessions list
   ${cli} audit export --out audit.jsonl && ${cli} audit verify audit.jsonl
 
-  The embedded Postgres (demo data, reachable through ward once Postgres support lands) is at ${demo.postgres.host}:${demo.postgres.port}.
-  Logs: ${join(demo.dataDir, 'demo.log')}
-
-Ctrl-C stops everything.
+Logs: ${join(demo.dataDir, 'demo.log')}. Ctrl-C stops everything.
 `;
 }
