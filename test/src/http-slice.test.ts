@@ -159,7 +159,7 @@ describe('HTTP connection through gateway and agent', () => {
     const sha = chat.data['responseBody'];
     assert.equal(typeof sha, 'string');
     const body = stack.gateway.store.blobs.get(String(sha));
-    assert.ok(body && body.toString('utf8').includes('chat.completion'));
+    assert.ok(body?.toString('utf8').includes('chat.completion'));
 
     const sessions = stack.gateway.store.sessions.list({ limit: 100 });
     assert.ok(sessions.some((s) => s.connection === 'llm' && s.status === 'ok'));

@@ -51,15 +51,13 @@ export function createApi(ctx: ApiContext): ApiHandler {
     }
     if (path === '/api/v1/connections') {
       sendJson(res, 200, {
-        connections: ctx
-          .connections()
-          .map((c) => ({
-            name: c.name,
-            type: c.type,
-            description: c.description ?? null,
-            agent: ctx.tunnel.agentFor(c.name) ?? null,
-            online: ctx.tunnel.agentFor(c.name) !== undefined,
-          })),
+        connections: ctx.connections().map((c) => ({
+          name: c.name,
+          type: c.type,
+          description: c.description ?? null,
+          agent: ctx.tunnel.agentFor(c.name) ?? null,
+          online: ctx.tunnel.agentFor(c.name) !== undefined,
+        })),
       });
       return true;
     }
