@@ -1,0 +1,2 @@
+// Test helpers other packages' tests use (real servers started in temp dirs). Not for production.
+export * from './postgres/testing/pg-cluster.js';
