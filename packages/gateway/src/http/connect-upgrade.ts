@@ -4,6 +4,7 @@ import { toWardError, WardError } from '@ward/protocol';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import { bearerToken, type Identity } from '../identity/index.js';
 import type { Recorder } from '../recording/index.js';
+import { peerAddress } from '../sessions/index.js';
 import type { ConnectionKind } from '../tunnel/index.js';
 
 export interface ConnectUpgradeOptions {
@@ -41,8 +42,7 @@ export function createConnectUpgrade(options: ConnectUpgradeOptions) {
       return;
     }
     const connection = match[1] ?? '';
-    const { remoteAddress, remotePort } = req.socket;
-    const source = remoteAddress?.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
+    const source = peerAddress(req.socket);
     const run = async () => {
       if (!options.recorder.healthy)
         throw new WardError(

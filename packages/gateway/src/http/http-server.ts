@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { toWardError, WardError } from '@ward/protocol';
 import { bearerToken, type Identity } from '../identity/index.js';
+import { peerAddress } from '../sessions/index.js';
 import type { ConnectionKind } from '../tunnel/index.js';
 import { type HttpProxyContext, proxyHttpExchange } from './http-proxy.js';
 import { sendJson, sendJsonError } from './json-error.js';
@@ -18,11 +19,6 @@ export interface GatewayHttpOptions {
 }
 
 const CONNECTION_PATH = /^\/c\/([a-z0-9][a-z0-9_-]{0,62})(\/.*)?$/;
-
-function sourceOf(req: IncomingMessage): string {
-  const { remoteAddress, remotePort } = req.socket;
-  return remoteAddress?.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
-}
 
 /**
  * The gateway's HTTP listener: health, the API, and every HTTP connection at
@@ -51,7 +47,7 @@ async function handle(options: GatewayHttpOptions, req: IncomingMessage, res: Se
     return;
   }
   const connection = match?.[1];
-  const source = sourceOf(req);
+  const source = peerAddress(req.socket);
   const recorder = options.proxy.recorder;
   if (!recorder.healthy) {
     sendJsonError(

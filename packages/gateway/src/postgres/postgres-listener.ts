@@ -1,11 +1,7 @@
 import net, { type AddressInfo } from 'node:net';
 import { splitHostPort, WardError } from '@ward/protocol';
+import { peerAddress } from '../sessions/index.js';
 import { type PostgresContext, PostgresSession } from './postgres-session.js';
-
-export function socketSource(socket: net.Socket): string {
-  const { remoteAddress, remotePort } = socket;
-  return remoteAddress?.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
-}
 
 /**
  * The direct Postgres listener (default 127.0.0.1:7432): the database name selects the
@@ -17,7 +13,7 @@ export async function startPostgresListener(
 ): Promise<{ port: number; server: net.Server }> {
   const server = net.createServer((socket) => {
     socket.setNoDelay(true);
-    new PostgresSession(socket, ctx, { source: socketSource(socket) });
+    new PostgresSession(socket, ctx, { source: peerAddress(socket) });
   });
   const { host, port } = splitHostPort(address);
   await new Promise<void>((resolve, reject) => {

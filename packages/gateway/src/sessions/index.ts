@@ -1,1 +1,2 @@
+export { peerAddress } from './peer-address.js';
 export { type LiveSession, SessionRegistry } from './session-registry.js';
