@@ -90,6 +90,31 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    name: 'ssh_keys: public keys registered with `ward keys add`',
+    up(db) {
+      // The owner's roles and groups are kept as they were when the key was added: a key logs
+      // in as that identity until it is removed (docs: ward keys).
+      db.exec(`
+        CREATE TABLE ssh_keys (
+          fingerprint  TEXT PRIMARY KEY,
+          identity     TEXT NOT NULL,
+          subject      TEXT NOT NULL,
+          kind         TEXT NOT NULL CHECK (kind IN ('user', 'service')),
+          roles        TEXT NOT NULL,
+          groups       TEXT NOT NULL,
+          issuer       TEXT NOT NULL,
+          algorithm    TEXT NOT NULL,
+          public_key   TEXT NOT NULL,
+          comment      TEXT NOT NULL,
+          created_at   TEXT NOT NULL,
+          last_used_at TEXT
+        ) STRICT;
+        CREATE INDEX ssh_keys_identity ON ssh_keys (identity, created_at);
+      `);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
