@@ -95,6 +95,19 @@ export class SessionChannel {
     stream.on('end', () =>
       this.#finish(new WardError('ERR_TUNNEL_CLOSED', 'unavailable', 'the tunnel stream ended without a close frame')),
     );
+    // When grpc-js itself fails a server-side call (a frame it cannot decode, one over the size
+    // limit, the peer gone), the stream emits only 'cancelled' and 'close', never 'error' or
+    // 'end': without these the gateway's session stayed open forever and its client hung.
+    const cut = () =>
+      this.#finish(
+        new WardError(
+          'ERR_TUNNEL_CLOSED',
+          'unavailable',
+          'the tunnel stream was cut (the peer went away or sent a frame that could not be read)',
+        ),
+      );
+    stream.on('cancelled', cut);
+    stream.on('close', cut);
   }
 
   get signal(): AbortSignal {
