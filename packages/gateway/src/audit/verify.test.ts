@@ -318,7 +318,7 @@ describe('export and offline verify', () => {
         apply: (ls: string[]) => {
           const o = parse(ls[i]!);
           const before = canonicalJson(o);
-          o[key] = value;
+          setOwn(o, key, value);
           // Same canonical content means no mutation happened: mark it so the check skips it.
           if (canonicalJson(o) === before) return undefined;
           return ls.map((l, j) => (j === i ? JSON.stringify(o) : l));
@@ -333,7 +333,7 @@ describe('export and offline verify', () => {
               const o = parse(ls[i]!);
               const data = { ...(o['data'] as Line) };
               const before = canonicalJson(data);
-              data[key] = value;
+              setOwn(data, key, value);
               if (canonicalJson(data) === before) return undefined;
               o['data'] = data;
               return ls.map((l, j) => (j === i ? JSON.stringify(o) : l));
@@ -461,3 +461,11 @@ describe('verifyStore on the live database', () => {
     assert.deepEqual([r.firstBad?.code, r.firstBad?.seq, r.firstBad?.line], ['hash_mismatch', 3, recordLine(3) + 1]);
   });
 });
+
+/**
+ * `o[key] = value` with the key "__proto__" (which fc.string() generates) would replace the
+ * prototype instead of adding a key; JSON.parse makes it an own key, and so does this.
+ */
+function setOwn(o: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+}
