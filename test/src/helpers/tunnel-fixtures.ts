@@ -35,13 +35,6 @@ export function chunkAt(index: number, size = CHUNK): Buffer {
   return b;
 }
 
-/** Digest of the first `bytes` of the test stream (bytes a multiple of CHUNK). */
-export function streamDigest(bytes: number): string {
-  const h = createHash('sha256');
-  for (let i = 0; i * CHUNK < bytes; i++) h.update(chunkAt(i));
-  return h.digest('hex');
-}
-
 /** Resident set size of a process, from /proc (the kernel's view, GC state notwithstanding). */
 export function rssOf(pid: number | 'self'): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
