@@ -400,6 +400,7 @@ export class PostgresSession implements LiveSession {
     const channel = this.#channel;
     if (!channel) return;
     let packets: BackendPacket[];
+    const carried = this.#splitter.buffered;
     try {
       packets = this.#splitter.push(bytes);
     } catch (err) {
@@ -419,18 +420,51 @@ export class PostgresSession implements LiveSession {
       channel.delivered(n);
       return;
     }
-    const out: Buffer[] = [];
     let readyForQuery = false;
+    let total = 0;
     for (const packet of packets) {
       this.#inspect(packet);
-      out.push(packet.raw);
+      total += packet.byteLength;
       if (packet.tag === BackendCode.ReadyForQuery) readyForQuery = true;
     }
-    this.#socket.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out), () => channel.delivered(n));
+    this.#writeWhole(packets, bytes, carried, total, () => channel.delivered(n));
     if (readyForQuery && this.#tracker.pending === 0 && this.#localReplies.length > 0) {
       this.#socket.write(Buffer.concat(this.#localReplies));
       this.#localReplies = [];
     }
+  }
+
+  /**
+   * Writes the whole messages just cut from `bytes` to the client. They are the bytes received,
+   * in order, minus the unfinished tail the splitter keeps; only the first can start in an
+   * earlier frame (the `carried` remainder), and the splitter copied that one. So the rest is
+   * one slice of `bytes`, written as it came: copying a bulk result message by message into a
+   * new buffer cost a copy of every byte and a pass over every DataRow.
+   */
+  #writeWhole(packets: BackendPacket[], bytes: Uint8Array, carried: number, total: number, done: () => void): void {
+    const socket = this.#socket;
+    const first = packets[0] as BackendPacket;
+    const end = bytes.byteLength - this.#splitter.buffered;
+    const start = carried === 0 ? 0 : first.byteLength - carried;
+    if (total !== carried + end || start < 0) {
+      // Not the shape described above: never guess, copy the messages themselves.
+      socket.write(Buffer.concat(packets.map((p) => p.raw)), done);
+      return;
+    }
+    const rest = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start);
+    if (carried === 0) {
+      socket.write(rest, done);
+      return;
+    }
+    if (rest.byteLength === 0) {
+      socket.write(first.raw, done);
+      return;
+    }
+    // One writev for both pieces.
+    socket.cork();
+    socket.write(first.raw);
+    socket.write(rest, done);
+    socket.uncork();
   }
 
   #inspect(packet: BackendPacket): void {
