@@ -29,6 +29,8 @@ export interface WardProcsOptions {
   database: string;
   user: string;
   password: string;
+  /** The gateway's `store.path` (default `ward.db` in its data dir; `:memory:` skips the disk). */
+  storePath?: string;
   /** Write V8 CPU profiles of both processes here (node --cpu-prof). */
   profileDir?: string;
 }
@@ -72,7 +74,7 @@ dataDir: ./data
 tunnel:
   insecure: true
 store:
-  path: ward.db
+  path: ${JSON.stringify(options.storePath ?? 'ward.db')}
   durability: group
 agents:
   - name: bench-agent
