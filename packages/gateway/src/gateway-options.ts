@@ -21,6 +21,8 @@ export interface GatewayOptions {
     keepaliveIntervalMs?: number | undefined;
     maxFrameBytes?: number | undefined;
   };
+  /** TLS for Postgres clients that ask for it; without it SSLRequest is answered 'N'. */
+  postgres?: { tls?: { cert: Buffer; key: Buffer } | undefined } | undefined;
   store: { path: string; durability: 'group' | 'strict' };
   agents: readonly AgentEntry[];
   connections: readonly GatewayConnection[];

@@ -171,7 +171,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   try {
     ({ port: tunnelPort } = await tunnel.start());
     httpPort = await listen(http, options.listen.http);
-    if (options.listen.postgres) postgresListener = await startPostgresListener(options.listen.postgres, postgres);
+    if (options.listen.postgres) {
+      postgresListener = await startPostgresListener(options.listen.postgres, postgres, { tls: options.postgres?.tls });
+    }
   } catch (err) {
     http.close();
     await tunnel.stop(0).catch(() => {});

@@ -23,6 +23,7 @@ export interface StackOptions {
   gatewayConnections: GatewayConnection[];
   agentConnections: AgentConnection[];
   postgres?: boolean;
+  postgresTls?: { cert: Buffer; key: Buffer };
   sessionWindowBytes?: number;
   maxRequestBodyBytes?: number;
 }
@@ -40,6 +41,7 @@ export async function startStack(options: StackOptions): Promise<WardStack> {
     dataDir,
     listen: { http: '127.0.0.1:0', tunnel: '127.0.0.1:0', ...(options.postgres ? { postgres: '127.0.0.1:0' } : {}) },
     tunnel: { insecure: true, sessionWindowBytes: options.sessionWindowBytes },
+    ...(options.postgresTls ? { postgres: { tls: options.postgresTls } } : {}),
     store: { path: join(dataDir, 'ward.db'), durability: 'group' },
     agents: [{ name: 'e2e-agent', keyHash: hashAgentKey(agentKey) }],
     connections: options.gatewayConnections,

@@ -40,6 +40,11 @@ export function registerRun(program: Command): void {
           keepaliveIntervalMs: config.tunnel.keepaliveInterval,
           maxFrameBytes: config.tunnel.maxFrame,
         },
+        postgres: {
+          tls: config.postgres.tls
+            ? { cert: readFileSync(config.postgres.tls.cert), key: readFileSync(config.postgres.tls.key) }
+            : undefined,
+        },
         store: { path: config.store.path, durability: config.store.durability },
         agents: config.agents,
         connections: config.connections,

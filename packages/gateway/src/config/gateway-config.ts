@@ -77,6 +77,8 @@ export interface GatewayConfig {
   /** Absolute; relative paths in the file start from the config file's directory. */
   readonly dataDir: string;
   readonly tunnel: GatewayTunnelConfig;
+  /** Postgres listener settings: TLS for clients that ask for it (SSLRequest). */
+  readonly postgres: { readonly tls?: { readonly cert: string; readonly key: string } | undefined };
   readonly store: GatewayStoreConfig;
   readonly agents: readonly GatewayAgentConfig[];
   readonly connections: readonly GatewayConnectionConfig[];
@@ -151,6 +153,14 @@ export function gatewayConfigSchema(configPath: string) {
           sessionWindow: byteSizeField().default(GATEWAY_DEFAULTS.sessionWindow),
           keepaliveInterval: durationField().default(GATEWAY_DEFAULTS.keepaliveInterval),
           maxFrame: byteSizeField().default(GATEWAY_DEFAULTS.maxFrame),
+        })
+        .prefault({}),
+      postgres: z
+        .strictObject({
+          tls: z
+            .strictObject({ cert: tlsFile('certificate'), key: tlsFile('key') })
+            .optional()
+            .describe('{ cert: tls/postgres.crt, key: tls/postgres.key }: answer SSLRequest with TLS'),
         })
         .prefault({}),
       store: z

@@ -109,6 +109,9 @@ export class PostgresSession implements LiveSession {
     socket.on('close', () =>
       this.#finish(new WardError('ERR_CLIENT_GONE', 'unavailable', 'the client closed the connection')),
     );
+    // The listener may have paused the socket while it negotiated TLS; a 'data' listener alone
+    // does not restart an explicitly paused stream.
+    socket.resume();
   }
 
   /** Ends the session, telling psql why (FATAL ErrorResponse with the error's SQLSTATE). */
