@@ -271,4 +271,61 @@ describe('audit log: reopen', () => {
     );
     assert.throws(() => store.audit.listRecords({ limit: 0 }), { code: 'ERR_AUDIT_INVALID' });
   });
+
+  test('session lookups are exact below, across and above the side-table watermark', async (t) => {
+    const { store } = tempStore(t);
+    const total = 9000; // two fills of the 4096-record side table, then an unindexed tail
+    const sessions = ['s-0', 's-1', 's-2', 's-3', 's-4'];
+    await Promise.all(
+      Array.from({ length: total }, (_, i) =>
+        store.audit.append({
+          kind: i % 3 === 0 ? 'pg.row' : 'pg.query',
+          // Every seventh record belongs to no session.
+          sessionId: i % 7 === 6 ? undefined : sessions[i % sessions.length],
+          data: { i },
+        }),
+      ),
+    );
+    const watermark = Number(
+      store.db.prepare("SELECT value FROM meta WHERE key = 'audit_session_indexed_to'").pluck().get(),
+    );
+    assert.ok(watermark >= 8192 && watermark < total, `watermark ${watermark}`);
+    assert.equal(
+      count(store.db, 'audit_session_index'),
+      store.db
+        .prepare('SELECT count(*) FROM audit_records WHERE seq <= ? AND session_id IS NOT NULL')
+        .pluck()
+        .get(watermark),
+    );
+    const expected = (session: string, after: number, kind?: string) =>
+      store.db
+        .prepare(
+          `SELECT seq FROM audit_records WHERE session_id = ? AND seq > ?${kind ? ' AND kind = ?' : ''} ORDER BY seq`,
+        )
+        .pluck()
+        .all(...[session, after, ...(kind ? [kind] : [])]) as number[];
+    let checked = 0;
+    for (const session of [...sessions, 'no-such-session']) {
+      for (const after of [0, 4000, watermark - 12, watermark, total - 30]) {
+        for (const kind of [undefined, 'pg.row']) {
+          const want = expected(session, after, kind);
+          const got = store.audit.listRecords({ sessionId: session, afterSeq: after, kind, limit: 10_000 });
+          assert.deepEqual(
+            got.map((r) => r.seq),
+            want,
+          );
+          for (const r of got) assert.equal(r.sessionId, session);
+          // A page that starts below the watermark and ends above it.
+          const page = store.audit.listRecords({ sessionId: session, afterSeq: after, kind, limit: 7 });
+          assert.deepEqual(
+            page.map((r) => r.seq),
+            want.slice(0, 7),
+          );
+          checked++;
+        }
+      }
+    }
+    assert.equal(checked, 60);
+    assert.ok(expected('s-0', watermark - 12).length > 0);
+  });
 });

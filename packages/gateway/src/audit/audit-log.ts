@@ -59,6 +59,7 @@ interface BatchOutcome {
   results: (AuditRecord | Error)[];
   seq: number;
   hash: string;
+  indexedTo: number;
 }
 
 interface RecordRow {
@@ -85,6 +86,11 @@ interface CheckpointRow {
 }
 
 const MAX_KIND = 128;
+// Records per fill of the session side table (migration 2): large enough that each session's
+// leaf page is written once per chunk rather than once per commit, small enough that the
+// unindexed tail a session lookup scans stays cheap.
+const SESSION_INDEX_CHUNK = 4096;
+const RECORD_COLUMNS = 'seq, ts, kind, session_id, identity, source, connection, rule, decision, data, prev_hash, hash';
 const MAX_FIELD = 4096;
 
 /**
@@ -111,6 +117,8 @@ export class AuditLog {
   private scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
   private headSeq: number;
   private headHash: string;
+  /** Records up to this seq are in audit_session_index. */
+  private sessionIndexedTo: number;
   private unhealthyError: WardError | undefined;
   private closed = false;
   private readonly readOnly: boolean;
@@ -121,6 +129,8 @@ export class AuditLog {
     insertRecord: Database.Statement;
     insertCheckpoint: Database.Statement;
     head: Database.Statement<[], { seq: number; hash: string }>;
+    indexSessions: Database.Statement<[number, number]>;
+    setSessionIndexedTo: Database.Statement<[string]>;
   };
 
   constructor(o: AuditLogOptions) {
@@ -143,7 +153,17 @@ export class AuditLog {
         'INSERT INTO audit_checkpoints (seq, hash, ts, key_id, signature) VALUES (?, ?, ?, ?, ?)',
       ),
       head: this.db.prepare('SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1'),
+      indexSessions: this.db.prepare(
+        `INSERT INTO audit_session_index (session_id, seq)
+         SELECT session_id, seq FROM audit_records WHERE seq > ? AND seq <= ? AND session_id IS NOT NULL
+         ORDER BY session_id, seq`,
+      ),
+      setSessionIndexedTo: this.db.prepare(
+        `INSERT INTO meta (key, value) VALUES ('audit_session_indexed_to', ?)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      ),
     };
+    this.sessionIndexedTo = sessionIndexedTo(this.db);
     // The head is the last *signed* state. A writable open also checks the newest record is
     // that one (assertTailIntact); a read-only open thereby never exports or signs over
     // records that no checkpoint covers.
@@ -153,6 +173,12 @@ export class AuditLog {
 
     const savepoint = this.db.transaction((hook: RecordHook, record: AuditRecord) => hook(record));
     this.commitBatch = this.db.transaction((batch: Pending[]) => {
+      let indexedTo = this.sessionIndexedTo;
+      if (this.headSeq - indexedTo >= SESSION_INDEX_CHUNK) {
+        this.stmt.indexSessions.run(indexedTo, this.headSeq);
+        this.stmt.setSessionIndexedTo.run(String(this.headSeq));
+        indexedTo = this.headSeq;
+      }
       let seq = this.headSeq;
       let hash = this.headHash;
       const results: (AuditRecord | Error)[] = [];
@@ -192,7 +218,7 @@ export class AuditLog {
         const cp = this.signCheckpoint(seq, hash, this.headSeq);
         this.stmt.insertCheckpoint.run(cp.seq, cp.hash, cp.ts, cp.keyId, cp.signature);
       }
-      return { results, seq, hash };
+      return { results, seq, hash, indexedTo };
     });
   }
 
@@ -311,22 +337,32 @@ export class AuditLog {
    * @example store.audit.listRecords({ sessionId: 's-1', afterSeq: 0, limit: 50 })
    */
   listRecords(q: ListRecordsQuery = {}): AuditRecord[] {
-    const where: string[] = ['seq > @after'];
     const params: Record<string, string | number> = { after: q.afterSeq ?? 0, limit: clampLimit(q.limit) };
-    if (q.sessionId !== undefined) {
-      where.push('session_id = @session');
+    if (q.kind !== undefined) params['kind'] = q.kind;
+    let sql: string;
+    if (q.sessionId === undefined) {
+      sql = `SELECT ${RECORD_COLUMNS} FROM audit_records WHERE seq > @after${q.kind === undefined ? '' : ' AND kind = @kind'}
+             ORDER BY seq LIMIT @limit`;
+    } else {
       params['session'] = q.sessionId;
+      const byKind = q.kind !== undefined;
+      // The side table up to its watermark, then the records above it (fewer than a chunk).
+      // The watermark is read in the same statement, so a read-only reader beside the gateway
+      // sees one consistent snapshot. CROSS JOIN keeps the session's key as the driving index,
+      // and naming i.seq lets the two arms merge in seq order without a sort.
+      sql = `SELECT i.seq AS seq, ${RECORD_COLUMNS.split(', ')
+        .slice(1)
+        .map((c) => `r.${c}`)
+        .join(', ')}
+             FROM audit_session_index i CROSS JOIN audit_records r ON r.seq = i.seq
+             WHERE i.session_id = @session AND i.seq > @after${byKind ? ' AND r.kind = @kind' : ''}
+             UNION ALL
+             SELECT ${RECORD_COLUMNS} FROM audit_records
+             WHERE seq > max(@after, coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'audit_session_indexed_to'), 0))
+               AND session_id = @session${byKind ? ' AND kind = @kind' : ''}
+             ORDER BY seq LIMIT @limit`;
     }
-    if (q.kind !== undefined) {
-      where.push('kind = @kind');
-      params['kind'] = q.kind;
-    }
-    const rows = this.db
-      .prepare<Record<string, string | number>, RecordRow>(
-        `SELECT * FROM audit_records WHERE ${where.join(' AND ')} ORDER BY seq LIMIT @limit`,
-      )
-      .all(params);
-    return rows.map(rowToRecord);
+    return this.db.prepare<Record<string, string | number>, RecordRow>(sql).all(params).map(rowToRecord);
   }
 
   listCheckpoints(q: { afterSeq?: number; limit?: number } = {}): AuditCheckpoint[] {
@@ -440,6 +476,7 @@ export class AuditLog {
       this.counters.records += out.seq - this.headSeq;
       this.headSeq = out.seq;
       this.headHash = out.hash;
+      this.sessionIndexedTo = out.indexedTo;
       out.results.forEach((r, i) => {
         const p = batch[i]!;
         if (r instanceof Error) p.reject(r);
@@ -472,6 +509,15 @@ export class AuditLog {
       }
     }
   }
+}
+
+function sessionIndexedTo(db: Database.Database): number {
+  const row = db
+    .prepare<[], { seq: number }>(
+      "SELECT CAST(value AS INTEGER) AS seq FROM meta WHERE key = 'audit_session_indexed_to'",
+    )
+    .get();
+  return row?.seq ?? 0;
 }
 
 function prepare(input: AuditInput): Omit<Pending, 'resolve' | 'reject' | 'hook'> {

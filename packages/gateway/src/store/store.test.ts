@@ -67,6 +67,39 @@ describe('store: open and migrate', () => {
     assert.deepEqual(migrate(db, steps.slice(0, -1)), []);
   });
 
+  test('migration 3 moves the per-record session index into the side table and keeps lookups exact', async (t) => {
+    const ts = tempStore(t);
+    for (let i = 0; i < 30; i++) {
+      await ts.store.audit.append({ kind: 'pg.query', sessionId: i % 4 === 3 ? undefined : `s-${i % 3}`, data: { i } });
+    }
+    const before = ts.store.audit.listRecords({ sessionId: 's-1' });
+    await ts.store.close();
+    // Put the file back in its version-2 shape: the index on audit_records, no side table.
+    const db = new Database(ts.options.path);
+    db.exec(`DROP TABLE audit_session_index;
+             DELETE FROM meta WHERE key = 'audit_session_indexed_to';
+             CREATE INDEX audit_records_session ON audit_records (session_id, seq) WHERE session_id IS NOT NULL;
+             PRAGMA user_version = 2;`);
+    db.close();
+    const again = ts.reopen();
+    assert.equal(userVersion(again.db), SCHEMA_VERSION);
+    assert.equal(
+      again.db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'audit_records_session'").pluck().get(),
+      0,
+    );
+    assert.equal(again.db.prepare('SELECT count(*) FROM audit_session_index').pluck().get(), 23);
+    assert.equal(again.db.prepare("SELECT value FROM meta WHERE key = 'audit_session_indexed_to'").pluck().get(), '30');
+    const after = again.audit.listRecords({ sessionId: 's-1' });
+    assert.equal(after.length, 8);
+    assert.deepEqual(after, before);
+    const next = await again.audit.append({ kind: 'pg.query', sessionId: 's-1' });
+    assert.deepEqual(
+      again.audit.listRecords({ sessionId: 's-1', afterSeq: 28 }).map((r) => r.seq),
+      [29, next.seq],
+    );
+    assert.equal(verifyStore(again).ok, true);
+  });
+
   test('a store from a newer build is refused with ERR_STORE_TOO_NEW', async (t) => {
     const ts = tempStore(t);
     ts.store.db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
