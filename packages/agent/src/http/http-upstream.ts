@@ -8,6 +8,7 @@ import {
   headersFromPairs,
   type SessionChannel,
   SessionFrameSchema,
+  unexpectedFrame,
   WardError,
 } from '@ward/protocol';
 
@@ -121,13 +122,7 @@ export function serveHttpSession(channel: SessionChannel, upstream: HttpUpstream
         return;
       }
       default:
-        channel.close(
-          new WardError(
-            'ERR_TUNNEL_MALFORMED_FRAME',
-            'invalid_argument',
-            `unexpected ${frame.frame.case} in an HTTP session`,
-          ),
-        );
+        channel.close(unexpectedFrame(frame, 'an HTTP session'));
     }
   });
 }

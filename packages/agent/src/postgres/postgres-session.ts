@@ -7,6 +7,7 @@ import {
   type SessionFrame,
   SessionFrameSchema,
   toWardError,
+  unexpectedFrame,
   WardError,
 } from '@ward/protocol';
 import { serialize } from 'pg-protocol';
@@ -418,13 +419,7 @@ function relay(channel: SessionChannel, backend: PostgresBackend, established: E
         );
         return;
       default:
-        channel.close(
-          new WardError(
-            'ERR_TUNNEL_MALFORMED_FRAME',
-            'invalid_argument',
-            `unexpected ${frame.frame.case} in a Postgres session`,
-          ),
-        );
+        channel.close(unexpectedFrame(frame, 'a Postgres session'));
     }
   });
 }

@@ -6,6 +6,7 @@ import {
   forwardableHeaders,
   headersFromPairs,
   SessionFrameSchema,
+  unexpectedFrame,
   WardError,
 } from '@ward/protocol';
 import type { Identity } from '../identity/index.js';
@@ -120,13 +121,7 @@ export async function proxyHttpExchange(
           return;
         }
         default:
-          channel.close(
-            new WardError(
-              'ERR_TUNNEL_MALFORMED_FRAME',
-              'invalid_argument',
-              `unexpected ${frame.frame.case} in an HTTP session`,
-            ),
-          );
+          channel.close(unexpectedFrame(frame, 'an HTTP session'));
       }
     });
     channel.send(

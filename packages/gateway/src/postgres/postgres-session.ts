@@ -1,6 +1,13 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { create, type SessionChannel, SessionFrameSchema, toWardError, WardError } from '@ward/protocol';
+import {
+  create,
+  type SessionChannel,
+  SessionFrameSchema,
+  toWardError,
+  unexpectedFrame,
+  WardError,
+} from '@ward/protocol';
 import type { Logger } from 'pino';
 import type { Identity } from '../identity/index.js';
 import type { Recorder } from '../recording/index.js';
@@ -327,14 +334,7 @@ export class PostgresSession implements LiveSession {
       this.#unregister = this.#ctx.sessions.add(this);
       channel.onFrame((frame) => {
         if (frame.frame.case === 'pgBackend') this.#onBackendBytes(frame.frame.value.messages);
-        else
-          channel.close(
-            new WardError(
-              'ERR_TUNNEL_MALFORMED_FRAME',
-              'invalid_argument',
-              `unexpected ${frame.frame.case} in a Postgres session`,
-            ),
-          );
+        else channel.close(unexpectedFrame(frame, 'a Postgres session'));
       });
       channel.onClose((reason) => {
         if (reason) this.#fatal(reason);

@@ -10,3 +10,4 @@ export {
   SessionChannel,
   type SessionChannelOptions,
 } from './session-channel.js';
+export { unexpectedFrame } from './unexpected-frame.js';
