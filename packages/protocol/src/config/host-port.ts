@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import { WardError } from '../errors.js';
 
 /** A listen or dial address. `host` never has IPv6 brackets. */
@@ -62,9 +62,21 @@ export function formatHostPort(address: HostPort): string {
  * isLoopback(parseHostPort('0.0.0.0:7401')); // false
  */
 export function isLoopback(address: HostPort): boolean {
-  const h = address.host.toLowerCase();
-  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (h.startsWith('::ffff:')) return isIP(h.slice(7)) === 4 && h.slice(7).startsWith('127.');
+  return isLoopbackHost(address.host);
+}
+
+// BlockList parses every spelling of an address (`0:0:0:0:0:0:0:1`, `::ffff:7f00:1`) and
+// matches IPv4-mapped IPv6 against the IPv4 subnet, which prefix tests on the text miss.
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** The same test on a bare host name or address (brackets allowed), in any IPv6 spelling. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost') return true;
+  const family = isIP(h);
+  if (family === 4) return LOOPBACK.check(h, 'ipv4');
+  if (family === 6) return LOOPBACK.check(h, 'ipv6');
   return false;
 }
