@@ -47,13 +47,30 @@ export type UnhealthyListener = (err: WardError) => void;
  */
 export type RecordHook = (record: AuditRecord) => void;
 
-interface Pending {
-  fields: Omit<ChainFields, 'seq' | 'prev_hash'>;
-  dataJson: string;
-  hook: RecordHook | undefined;
-  resolve: (r: AuditRecord) => void;
-  reject: (e: unknown) => void;
+/**
+ * One waiting append. It is its own ChainFields: `seq` and `prev_hash` are filled in when its
+ * batch commits, so the hot path builds no intermediate objects per record.
+ */
+class Pending implements ChainFields {
+  seq = 0;
+  prev_hash = '';
+  resolve: (r: AuditRecord) => void = noop;
+  reject: (e: unknown) => void = noop;
+  constructor(
+    readonly ts: string,
+    readonly kind: string,
+    readonly session_id: string | null,
+    readonly identity: string | null,
+    readonly source: string | null,
+    readonly connection: string | null,
+    readonly rule: string | null,
+    readonly decision: string | null,
+    readonly dataJson: string,
+    readonly hook: RecordHook | undefined,
+  ) {}
 }
+
+function noop(): void {}
 
 interface BatchOutcome {
   results: (AuditRecord | Error)[];
@@ -86,7 +103,7 @@ interface CheckpointRow {
 }
 
 const MAX_KIND = 128;
-// Records per fill of the session side table (migration 2): large enough that each session's
+// Records per fill of the session side table (migration 3): large enough that each session's
 // leaf page is written once per chunk rather than once per commit, small enough that the
 // unindexed tail a session lookup scans stays cheap.
 const SESSION_INDEX_CHUNK = 4096;
@@ -183,9 +200,10 @@ export class AuditLog {
       let hash = this.headHash;
       const results: (AuditRecord | Error)[] = [];
       for (const p of batch) {
-        const fields: ChainFields = { ...p.fields, seq: seq + 1, prev_hash: hash };
-        const recHash = recordHash(fields, p.dataJson);
-        const record = toRecord(fields, p.dataJson, recHash);
+        p.seq = seq + 1;
+        p.prev_hash = hash;
+        const recHash = recordHash(p, p.dataJson);
+        const record = toRecord(p, p.dataJson, recHash);
         if (p.hook) {
           try {
             savepoint(p.hook, record);
@@ -197,20 +215,20 @@ export class AuditLog {
           }
         }
         this.stmt.insertRecord.run(
-          fields.seq,
-          fields.ts,
-          fields.kind,
-          fields.session_id,
-          fields.identity,
-          fields.source,
-          fields.connection,
-          fields.rule,
-          fields.decision,
+          p.seq,
+          p.ts,
+          p.kind,
+          p.session_id,
+          p.identity,
+          p.source,
+          p.connection,
+          p.rule,
+          p.decision,
           p.dataJson,
-          fields.prev_hash,
+          p.prev_hash,
           recHash,
         );
-        seq = fields.seq;
+        seq = p.seq;
         hash = recHash;
         results.push(record);
       }
@@ -313,14 +331,16 @@ export class AuditLog {
   appendWith(input: AuditInput, hook: RecordHook | undefined): Promise<AuditRecord> {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
-    let entry: Omit<Pending, 'resolve' | 'reject'>;
+    let entry: Pending;
     try {
-      entry = { ...prepare(input), hook };
+      entry = prepare(input, hook);
     } catch (err) {
       return Promise.reject(err);
     }
     return new Promise<AuditRecord>((resolve, reject) => {
-      this.pending.push({ ...entry, resolve, reject });
+      entry.resolve = resolve;
+      entry.reject = reject;
+      this.pending.push(entry);
       if (this.durability === 'strict' || this.pending.length >= this.maxBatch) this.commitPending();
       else this.schedule();
     });
@@ -520,7 +540,20 @@ function sessionIndexedTo(db: Database.Database): number {
   return row?.seq ?? 0;
 }
 
-function prepare(input: AuditInput): Omit<Pending, 'resolve' | 'reject' | 'hook'> {
+let lastMs = -1;
+let lastIso = '';
+
+/** `new Date().toISOString()`, formatted once per millisecond rather than once per record. */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+
+function prepare(input: AuditInput, hook: RecordHook | undefined): Pending {
   if (typeof input !== 'object' || input === null) throw invalid('the input must be an object');
   if (typeof input.kind !== 'string' || input.kind.length === 0 || input.kind.length > MAX_KIND) {
     throw invalid(`kind must be a non-empty string of at most ${MAX_KIND} characters`);
@@ -528,19 +561,18 @@ function prepare(input: AuditInput): Omit<Pending, 'resolve' | 'reject' | 'hook'
   const data = input.data ?? {};
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw invalid('data must be a JSON object');
   assertNoSecrets(data);
-  return {
-    fields: {
-      ts: new Date().toISOString(),
-      kind: input.kind,
-      session_id: optional(input.sessionId, 'sessionId'),
-      identity: optional(input.identity, 'identity'),
-      source: optional(input.source, 'source'),
-      connection: optional(input.connection, 'connection'),
-      rule: optional(input.rule, 'rule'),
-      decision: optional(input.decision, 'decision'),
-    },
-    dataJson: canonicalJson(data),
-  };
+  return new Pending(
+    isoNow(),
+    input.kind,
+    optional(input.sessionId, 'sessionId'),
+    optional(input.identity, 'identity'),
+    optional(input.source, 'source'),
+    optional(input.connection, 'connection'),
+    optional(input.rule, 'rule'),
+    optional(input.decision, 'decision'),
+    canonicalJson(data),
+    hook,
+  );
 }
 
 function optional(v: unknown, name: string): string | null {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { canonicalJson, canonicalRecord, GENESIS_HASH, recordHash } from './canonical.js';
+import fc from 'fast-check';
+import { canonicalJson, canonicalRecord, GENESIS_HASH, quote, recordHash } from './canonical.js';
 
 describe('canonical encoding', () => {
   test('sorts keys by UTF-16 code units (RFC 8785 §3.2.3 example)', () => {
@@ -58,6 +59,56 @@ describe('canonical encoding', () => {
     assert.equal(
       recordHash(f, canonicalJson(data)),
       'c7dc807ce4ca6497b949ab3ddd2d8f4e362d90b06c90941c315bc78f92c432c0',
+    );
+  });
+
+  // Any UTF-16 code unit, lone surrogates included: the fast path must agree on all of them.
+  const anyString = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)) });
+
+  test('property: quote writes exactly what JSON.stringify writes', () => {
+    fc.assert(
+      fc.property(fc.oneof(anyString, fc.string({ unit: 'binary' })), (s) => {
+        assert.equal(quote(s), JSON.stringify(s));
+      }),
+      { numRuns: 2000 },
+    );
+    for (const s of [
+      '',
+      '"',
+      '\\',
+      '\u0000',
+      '\u001f',
+      '\u007f',
+      '\u2028',
+      '\ud800',
+      '\udfff',
+      '\ud83d\ude00',
+      'a\nb',
+    ]) {
+      assert.equal(quote(s), JSON.stringify(s), JSON.stringify(s));
+    }
+  });
+
+  test('property: canonicalJson equals a plain RFC 8785 reference on any JSON value', () => {
+    // The reference: sort keys, let JSON.stringify write every scalar.
+    const reference = (v: unknown): string => {
+      if (Array.isArray(v)) return `[${v.map(reference).join(',')}]`;
+      if (v !== null && typeof v === 'object') {
+        const o = v as Record<string, unknown>;
+        return `{${Object.keys(o)
+          .sort()
+          .map((k) => `${JSON.stringify(k)}:${reference(o[k])}`)
+          .join(',')}}`;
+      }
+      return JSON.stringify(v);
+    };
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), anyString, (v, key) => {
+        assert.equal(canonicalJson(v), reference(v));
+        const withKey = JSON.parse(`{${JSON.stringify(key)}:${JSON.stringify(v) ?? 'null'}}`) as unknown;
+        assert.equal(canonicalJson(withKey), reference(withKey));
+      }),
+      { numRuns: 1000 },
     );
   });
 });
