@@ -45,3 +45,33 @@ export async function apiGet(target: ApiTarget, path: string): Promise<Response>
 export async function apiJson<T>(target: ApiTarget, path: string): Promise<T> {
   return (await (await apiGet(target, path)).json()) as T;
 }
+
+/** Sends a JSON body (or none) with any method; errors come back as WardErrors with the gateway's code. */
+export async function apiSend<T>(target: ApiTarget, method: string, path: string, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(`${target.gateway}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${target.token}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+  } catch (err) {
+    throw new WardError('ERR_CLI_GATEWAY_UNREACHABLE', 'unavailable', `cannot reach the gateway at ${target.gateway}`, {
+      cause: err,
+    });
+  }
+  const json = (await res.json().catch(() => ({}))) as T & {
+    error?: { code?: string; message?: string; type?: string };
+  };
+  if (!res.ok) {
+    throw new WardError(
+      json.error?.code ?? 'ERR_INTERNAL',
+      (json.error?.type as WardError['kind']) ?? 'internal',
+      json.error?.message ?? `HTTP ${res.status}`,
+    );
+  }
+  return json;
+}
