@@ -3,8 +3,10 @@ import { registerAudit } from './commands/audit.js';
 import { registerConnect } from './commands/connect.js';
 import { registerDemo } from './commands/demo.js';
 import { registerKeys } from './commands/keys.js';
+import { registerReplay } from './commands/replay.js';
 import { registerRun } from './commands/run.js';
 import { registerSessions } from './commands/sessions.js';
+import { registerSshKeys } from './commands/ssh-keys.js';
 
 export const VERSION = '0.1.0';
 
@@ -26,9 +28,10 @@ export function createProgram(): Command {
   registerDemo(program);
   registerRun(program);
   registerConnect(program);
-  registerSessions(program);
+  registerReplay(registerSessions(program));
   registerAudit(program);
   registerKeys(program);
+  registerSshKeys(program);
   return program;
 }
 

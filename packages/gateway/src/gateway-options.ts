@@ -7,13 +7,25 @@ export interface GatewayConnection {
   /** The agent allowed to serve it (any authenticated agent when absent). */
   agent?: string | undefined;
   description?: string | undefined;
+  /** Which LLM API an http connection speaks: ward parses, records and rate-limits those shapes. */
+  llm?: 'openai' | 'anthropic' | 'none' | undefined;
+  /** Rate limits per identity (token buckets) and the response body cap, for http connections. */
+  limits?:
+    | {
+        requestsPerMinute?: number | undefined;
+        tokensPerMinute?: number | undefined;
+        embeddingInputsPerMinute?: number | undefined;
+        /** Bytes. */
+        maxResponseBody?: number | undefined;
+      }
+    | undefined;
 }
 
 /** Everything a running gateway needs, already validated (see config/ for the YAML form). */
 export interface GatewayOptions {
   dataDir: string;
   /** `host:port` for each listener; `postgres` is optional (no direct Postgres listener without it). */
-  listen: { http: string; tunnel: string; postgres?: string | undefined };
+  listen: { http: string; tunnel: string; postgres?: string | undefined; ssh?: string | undefined };
   tunnel: {
     tls?: { cert: Buffer; key: Buffer } | undefined;
     insecure?: boolean | undefined;

@@ -6,11 +6,12 @@ import { splitHostPort, WardError } from '@ward/protocol';
 import pino, { type Logger } from 'pino';
 import { createApi } from './api/index.js';
 import type { GatewayOptions } from './gateway-options.js';
-import { createConnectUpgrade, createGatewayHttpServer } from './http/index.js';
+import { type ApiHandler, createConnectUpgrade, createGatewayHttpServer } from './http/index.js';
 import { TokenService } from './identity/index.js';
 import { CancelRegistry, type PostgresContext, PostgresSession, startPostgresListener } from './postgres/index.js';
 import { StoreRecorder } from './recording/index.js';
 import { SessionRegistry } from './sessions/index.js';
+import { createSshApi, type SshListener, startSshListener } from './ssh/index.js';
 import { openStore, type Store } from './store/index.js';
 import { type TunnelEvent, TunnelServer } from './tunnel/index.js';
 
@@ -21,6 +22,8 @@ export interface RunningGateway {
   tunnelPort: number;
   /** Port of the direct Postgres listener, when one was configured. */
   postgresPort: number | undefined;
+  /** Port and host-key fingerprint of the SSH listener, when one was configured. */
+  ssh: { port: number; hostKeyFingerprint: string } | undefined;
   sessions: SessionRegistry;
   tokens: TokenService;
   store: Store;
@@ -137,13 +140,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     },
     authenticate,
     connectionType,
+    connection: (name) => connectionsByName.get(name),
     health: () => ({
       ok: store.audit.healthy,
       audit: store.audit.healthy ? 'ok' : 'unavailable',
       agents: tunnel.agents().length,
       sessions: tunnel.sessionCount,
     }),
-    api: createApi({ store, tunnel, connections: () => options.connections }),
+    api: chainApi(
+      createSshApi({ keys: store.sshKeys, store, recorder }),
+      createApi({ store, tunnel, connections: () => options.connections }),
+    ),
   });
 
   http.on(
@@ -168,11 +175,24 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let tunnelPort: number;
   let httpPort: number;
   let postgresListener: Awaited<ReturnType<typeof startPostgresListener>> | undefined;
+  let sshListener: SshListener | undefined;
   try {
     ({ port: tunnelPort } = await tunnel.start());
     httpPort = await listen(http, options.listen.http);
     if (options.listen.postgres) {
       postgresListener = await startPostgresListener(options.listen.postgres, postgres, { tls: options.postgres?.tls });
+    }
+    if (options.listen.ssh) {
+      sshListener = await startSshListener(options.listen.ssh, {
+        tunnel,
+        recorder,
+        sessions,
+        keys: store.sshKeys,
+        authenticate,
+        connectionType,
+        dataDir,
+        logger: logger.child({ component: 'ssh' }),
+      });
     }
   } catch (err) {
     http.close();
@@ -182,7 +202,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   }
   const { host } = splitHostPort(options.listen.http);
   const httpUrl = `http://${host.includes(':') ? `[${host}]` : host}:${httpPort}`;
-  logger.info({ http: httpUrl, tunnel: tunnelPort, postgres: postgresListener?.port }, 'gateway listening');
+  logger.info(
+    {
+      http: httpUrl,
+      tunnel: tunnelPort,
+      postgres: postgresListener?.port,
+      ssh: sshListener?.port,
+      sshHostKey: sshListener?.hostKeyFingerprint,
+    },
+    'gateway listening',
+  );
 
   let stopping: Promise<void> | undefined;
   return {
@@ -190,6 +219,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     httpPort,
     tunnelPort,
     postgresPort: postgresListener?.port,
+    ssh: sshListener ? { port: sshListener.port, hostKeyFingerprint: sshListener.hostKeyFingerprint } : undefined,
     sessions,
     tokens,
     store,
@@ -199,6 +229,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       stopping ??= (async () => {
         http.close();
         postgresListener?.server.close();
+        sshListener?.server.close();
         const reason = new WardError('ERR_GATEWAY_SHUTDOWN', 'unavailable', 'the gateway is shutting down');
         sessions.terminateWhere(() => true, reason);
         await tunnel.stop();
@@ -207,6 +238,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       })();
       return stopping;
     },
+  };
+}
+
+/** Tries each API handler in turn; the first that knows the route answers. */
+function chainApi(...handlers: ApiHandler[]): ApiHandler {
+  return async (req, res, url, who) => {
+    for (const handler of handlers) if (await handler(req, res, url, who)) return true;
+    return false;
   };
 }
 

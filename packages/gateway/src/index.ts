@@ -19,5 +19,6 @@ export * from './identity/index.js';
 export * from './postgres/index.js';
 export * from './recording/index.js';
 export * from './sessions/index.js';
+export * from './ssh/index.js';
 export * from './store/index.js';
 export * from './tunnel/index.js';

@@ -30,6 +30,7 @@ export function registerRun(program: Command): void {
           http: formatHostPort(config.listen.http),
           tunnel: formatHostPort(config.listen.tunnel),
           postgres: formatHostPort(config.listen.postgres),
+          ssh: formatHostPort(config.listen.ssh),
         },
         tunnel: {
           tls: config.tunnel.tls
@@ -50,7 +51,8 @@ export function registerRun(program: Command): void {
         connections: config.connections,
       });
       process.stderr.write(
-        `ward gateway: http ${gateway.httpUrl}, agent tunnel port ${gateway.tunnelPort}, postgres port ${gateway.postgresPort}, data ${config.dataDir}\n` +
+        `ward gateway: http ${gateway.httpUrl}, agent tunnel port ${gateway.tunnelPort}, postgres port ${gateway.postgresPort}, ssh port ${gateway.ssh?.port}, data ${config.dataDir}\n` +
+          `  SSH host key ${gateway.ssh?.hostKeyFingerprint} (pin it: ssh-keyscan -p ${gateway.ssh?.port} <host>)\n` +
           `  first admin token: ward token issue --data-dir ${config.dataDir} --subject <you> --role admin\n`,
       );
       const signal = await untilSignal();

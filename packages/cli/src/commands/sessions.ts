@@ -13,7 +13,7 @@ interface Session extends Record<string, unknown> {
   status: string | null;
 }
 
-export function registerSessions(program: Command): void {
+export function registerSessions(program: Command): Command {
   const sessions = program
     .command('sessions')
     .description('List and inspect recorded sessions (needs a login: `ward demo` or `ward login`)');
@@ -59,4 +59,5 @@ export function registerSessions(program: Command): void {
       );
       print(table(result.records, ['seq', 'ts', 'kind', 'decision', 'rule', 'data']));
     });
+  return sessions;
 }

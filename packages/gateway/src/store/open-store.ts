@@ -8,6 +8,7 @@ import { loadOrCreateSigningKey } from '../audit/signing-key.js';
 import { type BlobStore, createBlobStore } from './blobs.js';
 import { migrate, SCHEMA_VERSION, userVersion } from './migrations.js';
 import { createSessionRepository, type SessionRepository } from './sessions.js';
+import { createSshKeyRepository, type SshKeyRepository } from './ssh-keys.js';
 
 export interface StoreOptions {
   /** SQLite file; its directory is created (mode 0700) if missing. */
@@ -36,6 +37,8 @@ export interface Store {
   readonly audit: AuditLog;
   readonly sessions: SessionRepository;
   readonly blobs: BlobStore;
+  /** Public keys users registered for SSH (`ward keys add`). */
+  readonly sshKeys: SshKeyRepository;
   /** Random id chosen when the store was created; bound into every checkpoint signature. */
   readonly gatewayId: string;
   readonly path: string;
@@ -102,6 +105,7 @@ export function openStoreInternal(o: StoreOptions): StoreInternals {
       audit,
       sessions: createSessionRepository(db, audit),
       blobs: createBlobStore(db, o.maxBlobBytes ?? 64 * 1024 * 1024),
+      sshKeys: createSshKeyRepository(db),
       gatewayId,
       path: o.path,
       async close() {
