@@ -12,12 +12,16 @@
  * result read with psql, in MB/s of Postgres wire bytes. The load average is printed at the
  * start and the end. Everything is bounded in time (about 4 minutes at the defaults).
  *
- *   node bench/dist/postgres.js [--seconds 15] [--scale 10] [--rows 1000000] [--profile DIR]
+ *   node bench/dist/postgres.js [--seconds 15] [--scale 10] [--rows 1000000] [--profile DIR] [--store FILE]
+ *
+ * `--store FILE` puts the gateway's audit store elsewhere, e.g. on tmpfs
+ * (`/dev/shm/ward-bench.db`) to see what the audit commits' fsyncs cost: a diagnostic only,
+ * since a store on tmpfs is not durable.
  *
  * `--profile DIR` runs the gateway and the agent under `node --cpu-prof` and leaves
  * gateway.cpuprofile / agent.cpuprofile there (summarise with bench/dist/pg/profile-top.js).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type PgCluster, startPgCluster } from '@ward/agent/testing';
@@ -35,6 +39,8 @@ const SECONDS = Number(arg('seconds', '15'));
 const SCALE = Number(arg('scale', '10'));
 const ROWS = Number(arg('rows', '1000000'));
 const PROFILE = process.argv.includes('--profile') ? resolve(arg('profile', 'ward-profile')) : undefined;
+/** The gateway's audit store file; default: ward.db in its temp data dir (the real, durable set-up). */
+const STORE = process.argv.includes('--store') ? resolve(arg('store', 'ward.db')) : undefined;
 const repoRoot = new URL('../..', import.meta.url).pathname;
 
 const USER = 'bench';
@@ -298,6 +304,8 @@ function targets(results: BenchResult[], bulk: BulkResult[]): string[] {
 
 async function main(): Promise<void> {
   findPgBouncer(); // fail before minutes of set-up when a peer is missing
+  if (STORE && existsSync(STORE))
+    throw new Error(`--store ${STORE} exists: give a new file (each run starts a fresh store)`);
   const loadStart = loadLine();
   log(`load average at start: ${loadStart} (${cpus().length} CPUs)`);
 
@@ -308,6 +316,7 @@ async function main(): Promise<void> {
     await ward?.stop().catch(() => {});
     await bouncer?.stop().catch(() => {});
     await cluster?.stop().catch(() => {});
+    if (STORE) for (const suffix of ['', '-wal', '-shm']) rmSync(`${STORE}${suffix}`, { force: true });
   };
   const limit = setTimeout(() => {
     log(`the run took longer than ${RUN_LIMIT_MS / 1000} s: stopping`);
@@ -368,6 +377,7 @@ async function main(): Promise<void> {
       user: USER,
       password: PASSWORD,
       ...(PROFILE ? { profileDir: PROFILE } : {}),
+      ...(STORE ? { storePath: STORE } : {}),
     });
     const bouncerPid = bouncer.pid;
     const { gatewayPid, agentPid } = ward;
@@ -437,6 +447,7 @@ async function main(): Promise<void> {
     const report = [
       `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, pgbench -S scale ${SCALE}, -T ${SECONDS} per row`,
       `load average (1/5/15 min): ${loadStart} at start, ${loadEnd} at end`,
+      `ward's audit store: ${STORE ?? 'ward.db in the gateway data dir (temp dir on local disk)'}, durability group`,
       '',
       'CPU columns: CPU-seconds per 10 000 transactions (utime+stime from /proc).',
       '',

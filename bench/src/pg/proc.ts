@@ -48,19 +48,24 @@ export function processSeconds(pid: number): number {
 /**
  * CPU seconds of a process and all its children, live or exited: a parent's cutime/cstime
  * holds what its reaped children used, so backends that ended between two readings are still
- * counted (the postmaster reaps every backend).
+ * counted (the postmaster reaps every backend). A child reaped while the children are being
+ * read would be missed or counted twice, so the scan is repeated until the parent's reaped
+ * time did not move during it.
  */
 export function treeSeconds(rootPid: number): number {
-  const root = readStat(rootPid);
-  if (!root) throw new Error(`process ${rootPid} is gone: cannot read its CPU time`);
-  let total = root.own + root.reaped;
-  for (const name of readdirSync('/proc')) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid) || pid === rootPid) continue;
-    const stat = readStat(pid);
-    if (stat?.ppid === rootPid) total += stat.own + stat.reaped;
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const before = readStat(rootPid);
+    if (!before) throw new Error(`process ${rootPid} is gone: cannot read its CPU time`);
+    let total = before.own + before.reaped;
+    for (const name of readdirSync('/proc')) {
+      const pid = Number(name);
+      if (!Number.isInteger(pid) || pid === rootPid) continue;
+      const stat = readStat(pid);
+      if (stat?.ppid === rootPid) total += stat.own + stat.reaped;
+    }
+    if (readStat(rootPid)?.reaped === before.reaped) return total;
   }
-  return total;
+  throw new Error(`the children of process ${rootPid} never held still long enough to be counted`);
 }
 
 export interface Measured {
