@@ -93,6 +93,22 @@ function assertNoSecret(err: WardError, secret: string): void {
   for (const form of forms) for (const fragment of fragments) assert.ok(!form.includes(fragment.trim()));
 }
 
+/** sshd's per-connection processes (direct children of the listener). */
+function connectionProcesses(): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+        const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return state !== 'Z' && Number(ppid) === sshd.pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
 const exitCode = (code: number) => ({ case: 'code', value: code });
 
 describe('serveSshSession: commands', () => {
@@ -108,6 +124,8 @@ describe('serveSshSession: commands', () => {
     const tail = gateway.events.slice(-3);
     assert.deepEqual(tail, ['eof', 'exit', 'close']);
     assert.ok(gateway.events.includes('data:0') && gateway.events.includes('data:1'));
+    // One connection per session, ended with it.
+    await waitUntil('sshd to see the connection end', () => connectionProcesses().length === 0);
   });
 
   test('the session user from SshStart replaces the configured one', async () => {
@@ -480,6 +498,22 @@ describe('serveSshSession: flow control and teardown', () => {
     console.log(
       `ssh 64 MB relay: agent buffer held=${heldBuffered} sampledMax=${sampledMax} maxAtChunks=${session.maxBufferedBytes} bound=${bound}`,
     );
+  });
+
+  test('the host connection dying mid-session: output so far, then ERR_SSH_BACKEND_CLOSED', async () => {
+    const { gateway } = open();
+    await gateway.ready;
+    // A pty, so the command gets SIGHUP when its sshd process dies and is not left behind.
+    gateway.pty('xterm', 80, 24);
+    gateway.exec('echo started; exec sleep 600');
+    await gateway.untilStdout(/started\r\n/);
+    const victims = connectionProcesses();
+    assert.equal(victims.length, 1, 'one connection for this session');
+    for (const pid of victims) process.kill(pid, 'SIGKILL');
+    const reason = await gateway.closed;
+    assert.equal(reason?.code, 'ERR_SSH_BACKEND_CLOSED');
+    assert.equal(gateway.stdoutText, 'started\r\n');
+    assert.equal(gateway.exit, undefined);
   });
 
   test('the gateway closing mid-session ends the remote pty command', async () => {
