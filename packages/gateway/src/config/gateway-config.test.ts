@@ -195,6 +195,45 @@ describe('gateway config', () => {
     assert.deepEqual(where(problems(unknown)), [`${at(unknown, 'gemini')} connections[1].llm`]);
   });
 
+  test('connections[].limits: rates are whole positive numbers, token and embedding limits need an LLM connection', () => {
+    const ok = parseGatewayConfig(
+      base(
+        '  - name: ai\n    type: http\n    agent: dc1\n    llm: openai\n    limits: { requestsPerMinute: 60, tokensPerMinute: 100000, embeddingInputsPerMinute: 500, maxResponseBody: 16MiB }\n',
+      ),
+      file,
+    );
+    assert.deepEqual(ok.connections[1]?.limits, {
+      requestsPerMinute: 60,
+      tokensPerMinute: 100000,
+      embeddingInputsPerMinute: 500,
+      maxResponseBody: 16 * 1024 * 1024,
+    });
+    assert.equal(ok.connections[0]?.limits, undefined);
+    const bad = base(
+      '  - { name: ai, type: http, agent: dc1, llm: openai, limits: { requestsPerMinute: 0, tokensPerMinute: 1.5, burst: 3 } }\n',
+    );
+    assert.deepEqual(
+      where(problems(bad)).sort(),
+      [
+        `${at(bad, '0,')} connections[1].limits.requestsPerMinute`,
+        `${at(bad, '1.5')} connections[1].limits.tokensPerMinute`,
+        `${at(bad, 'burst')} connections[1].limits.burst`,
+      ].sort(),
+    );
+    const plain = base('  - { name: api, type: http, agent: dc1, limits: { tokensPerMinute: 10 } }\n');
+    const lines = problems(plain);
+    assert.deepEqual(where(lines), [`${at(plain, '10 ')} connections[1].limits.tokensPerMinute`]);
+    assert.match(lines[0] ?? '', /Fix: set llm: openai/);
+    const anthropic = base(
+      '  - { name: c, type: http, agent: dc1, llm: anthropic, limits: { embeddingInputsPerMinute: 10 } }\n',
+    );
+    assert.deepEqual(where(problems(anthropic)), [
+      `${at(anthropic, '10 ')} connections[1].limits.embeddingInputsPerMinute`,
+    ]);
+    const onPg = base('    limits: { requestsPerMinute: 5 }\n');
+    assert.deepEqual(where(problems(onPg)), [`${at(onPg, '{ requestsPerMinute')} connections[0].limits`]);
+  });
+
   test('keyHash must be sha256:<64 hex>; upper case is normalised', () => {
     for (const wrong of ['sha256:abc', 'wak_plainkey', `sha1:${'a'.repeat(40)}`]) {
       const text = base().replace(HASH, wrong);

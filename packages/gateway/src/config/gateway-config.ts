@@ -68,6 +68,18 @@ export interface GatewayConnectionConfig {
   readonly description?: string | undefined;
   /** Which LLM API an `http` connection speaks (`none` for any other HTTP API). */
   readonly llm: LlmApi;
+  /** Per-identity rate limits (token buckets) and the response body cap of an `http` connection. */
+  readonly limits?: GatewayConnectionLimits | undefined;
+}
+
+export interface GatewayConnectionLimits {
+  readonly requestsPerMinute?: number | undefined;
+  /** Charged from the usage the upstream reports; needs `llm`. */
+  readonly tokensPerMinute?: number | undefined;
+  /** Inputs of embedding requests; needs `llm: openai`. */
+  readonly embeddingInputsPerMinute?: number | undefined;
+  /** Response body cap in bytes (default 64 MiB). */
+  readonly maxResponseBody?: number | undefined;
 }
 
 export interface GatewayConfig {
@@ -112,6 +124,21 @@ const CREDENTIAL_MESSAGE = "credentials belong in the agent's config (agent.yaml
 const MAX_FRAME_RANGE = { min: KIB, max: 16 * MIB };
 const SESSION_WINDOW_MAX = 1024 * MIB;
 const KEEPALIVE_MIN_MS = 1_000;
+
+const perMinuteField = (what: string) =>
+  z
+    .number({
+      error: (issue) =>
+        issue.input === undefined
+          ? undefined
+          : problem(
+              `expected a number of ${what} per minute, found ${JSON.stringify(issue.input)}`,
+              'write a whole number such as 60',
+            ),
+    })
+    .int({ error: () => problem(`a rate of ${what} must be a whole number`, 'write a whole number such as 60') })
+    .positive({ error: () => problem(`a rate of ${what} must be at least 1`, 'write 1 or more, or remove the limit') })
+    .optional();
 
 const listenField = (fallback: HostPort, what: string) =>
   hostPortField()
@@ -197,6 +224,17 @@ export function gatewayConfigSchema(configPath: string) {
             agent: z.string().min(1).describe('the name of an agent declared under agents'),
             description: z.string().optional(),
             llm: enumField(LLM_APIS, 'an LLM API').default('none'),
+            limits: z
+              .strictObject({
+                requestsPerMinute: perMinuteField('requests'),
+                tokensPerMinute: perMinuteField('tokens'),
+                embeddingInputsPerMinute: perMinuteField('embedding inputs'),
+                maxResponseBody: byteSizeField().optional(),
+              })
+              .optional()
+              .describe(
+                '{ requestsPerMinute: 60, tokensPerMinute: 100000, embeddingInputsPerMinute: 1000, maxResponseBody: 16MiB }',
+              ),
           }),
         )
         .default([]),
@@ -253,6 +291,34 @@ function crossFieldChecks(value: unknown, ctx: { addIssue(issue: Issue & { code:
         ['connections', i, 'llm'],
         problem(`llm applies to http connections only, this one is ${type}`, 'remove llm'),
       );
+    }
+    const limits = asRecord(c['limits']);
+    if (c['limits'] !== undefined && typeof type === 'string' && type !== 'http' && isConnectionType(type)) {
+      add(
+        ['connections', i, 'limits'],
+        problem(`limits apply to http connections only, this one is ${type}`, 'remove limits'),
+      );
+    } else {
+      const llm = c['llm'] ?? 'none';
+      for (const key of ['tokensPerMinute', 'embeddingInputsPerMinute'] as const) {
+        if (limits[key] === undefined) continue;
+        if (llm === 'none')
+          add(
+            ['connections', i, 'limits', key],
+            problem(
+              `${key} needs an LLM connection: ward reads token usage and inputs from LLM requests only`,
+              'set llm: openai or llm: anthropic on this connection, or remove the limit',
+            ),
+          );
+        else if (key === 'embeddingInputsPerMinute' && llm === 'anthropic')
+          add(
+            ['connections', i, 'limits', key],
+            problem(
+              'the Anthropic API has no embeddings endpoint',
+              'remove embeddingInputsPerMinute, or use llm: openai',
+            ),
+          );
+      }
     }
   });
 

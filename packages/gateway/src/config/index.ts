@@ -5,6 +5,7 @@ export {
   type GatewayAgentConfig,
   type GatewayConfig,
   type GatewayConnectionConfig,
+  type GatewayConnectionLimits,
   type GatewayListen,
   type GatewayStoreConfig,
   type GatewayTunnelConfig,

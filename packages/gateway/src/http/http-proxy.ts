@@ -4,16 +4,28 @@ import {
   CLIENT_CREDENTIAL_HEADERS,
   create,
   forwardableHeaders,
-  headersFromPairs,
   SessionFrameSchema,
+  toWardError,
   unexpectedFrame,
   WardError,
 } from '@ward/protocol';
 import type { Identity } from '../identity/index.js';
-import type { Recorder } from '../recording/index.js';
+import { classifyLlmRequest, inspectLlmRequest, type LlmApi, type LlmRequestFacts } from '../llm/llm-endpoint.js';
+import { chargedTokens, type LlmResult } from '../llm/llm-result.js';
+import type { ConnectionLimits, RateLimiter } from '../llm/rate-limiter.js';
+import { identityLabel, type Recorder } from '../recording/index.js';
 import type { TunnelServer } from '../tunnel/index.js';
 import { BodyCapture } from './body-capture.js';
+import type { ExchangeInfo, HttpExchangeHooks } from './exchange-hooks.js';
 import { sendJsonError } from './json-error.js';
+import { ResponseRelay } from './response-relay.js';
+
+/** Defaults for the optional limits of `HttpProxyContext`. */
+export const HTTP_PROXY_DEFAULTS = Object.freeze({
+  maxResponseBodyBytes: 64 * 1024 * 1024,
+  maxSseEventBytes: 1024 * 1024,
+  maxAssembledChars: 256 * 1024,
+});
 
 export interface HttpProxyContext {
   tunnel: TunnelServer;
@@ -21,6 +33,20 @@ export interface HttpProxyContext {
   maxRequestBodyBytes: number;
   /** How much of each body the recording keeps. */
   recordBodyBytes: number;
+  /** Response body cap when the connection sets none (default 64 MiB). */
+  maxResponseBodyBytes?: number | undefined;
+  /** Largest SSE event parsed or held (default 1 MiB). */
+  maxSseEventBytes?: number | undefined;
+  /** Where masking and policy plug in; none: bytes pass through unchanged. */
+  hooks?: HttpExchangeHooks | undefined;
+  /** Shared by all exchanges of a gateway; needed when a connection sets rate limits. */
+  rateLimiter?: RateLimiter | undefined;
+}
+
+/** Limits of one HTTP connection (`connections[].limits`). */
+export interface HttpConnectionLimits extends ConnectionLimits {
+  /** Response body cap in bytes. */
+  maxResponseBody?: number | undefined;
 }
 
 export interface HttpExchangeTarget {
@@ -29,6 +55,9 @@ export interface HttpExchangeTarget {
   path: string;
   identity: Identity;
   source: string;
+  /** The LLM API the connection speaks; `none` (the default) proxies bytes only. */
+  llm?: LlmApi | undefined;
+  limits?: HttpConnectionLimits | undefined;
 }
 
 const bodyFrame = (data: Uint8Array, end = false) =>
@@ -52,10 +81,19 @@ export function redactPath(path: string): string {
   return `${path.slice(0, q)}?${params.toString()}`;
 }
 
+const NO_FACTS: LlmRequestFacts = { model: undefined, stream: false, embeddingInputs: 0 };
+
+const hasRateLimits = (l: ConnectionLimits | undefined): l is ConnectionLimits =>
+  !!l &&
+  (l.requestsPerMinute !== undefined || l.tokensPerMinute !== undefined || l.embeddingInputsPerMinute !== undefined);
+
 /**
- * Carries one HTTP exchange through the tunnel: the caller is already authenticated; the
- * session is recorded before the first byte leaves, the request streams to the agent (which
- * adds the upstream's key), and the response streams back chunk by chunk.
+ * Carries one HTTP exchange through the tunnel: the caller is already authenticated. Rate
+ * limits are checked first; the session is recorded before the first byte leaves; the request
+ * goes to the agent (which adds the upstream's key), whole and through the `requestBody` hook
+ * for LLM connections, streamed otherwise; the response streams back chunk by chunk (see
+ * ResponseRelay). The exchange record holds model, usage, latency, time to first byte and the
+ * reassembled answer for LLM connections.
  */
 export async function proxyHttpExchange(
   ctx: HttpProxyContext,
@@ -63,33 +101,101 @@ export async function proxyHttpExchange(
   res: ServerResponse,
   target: HttpExchangeTarget,
 ): Promise<void> {
-  const sessionId = `ses_${randomUUID()}`;
   const started = performance.now();
+  const method = req.method ?? 'GET';
+  const llm = target.llm ?? 'none';
+  const endpoint = classifyLlmRequest(llm, method, target.path);
+  const hooks = ctx.hooks ?? {};
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > ctx.maxRequestBodyBytes) {
-    sendJsonError(res, tooLarge(ctx.maxRequestBodyBytes));
+    req.resume();
+    sendJsonError(res, tooLarge(ctx.maxRequestBodyBytes), { connection: 'close' });
     return;
   }
-  await ctx.recorder.sessionStarted({
-    id: sessionId,
-    connection: target.connection,
-    protocol: 'http',
-    identity: target.identity,
-    source: target.source,
-  });
 
+  // LLM requests are read whole first: the limits need the embedding count, and masking needs
+  // the whole JSON before the upstream sees any of it.
+  const buffered = llm !== 'none' || hooks.requestBody !== undefined;
+  let body: Buffer | undefined;
+  let facts = NO_FACTS;
+  if (buffered) {
+    try {
+      body = await readBody(req, ctx.maxRequestBodyBytes);
+    } catch (err) {
+      req.resume();
+      sendJsonError(res, err, { connection: 'close' });
+      return;
+    }
+    facts = inspectLlmRequest(endpoint, body);
+  }
+
+  let admission: ReturnType<RateLimiter['admit']> | undefined;
+  if (hasRateLimits(target.limits) && ctx.rateLimiter) {
+    admission = ctx.rateLimiter.admit(target.connection, identityLabel(target.identity) ?? '', target.limits, {
+      embeddingInputs: facts.embeddingInputs,
+    });
+    if (!admission.ok) {
+      const { limit, limitValue, retryAfterSeconds } = admission;
+      const error = new WardError(
+        'ERR_RATE_LIMITED',
+        'resource_exhausted',
+        `rate limit ${limit} (${limitValue}) reached for ${target.identity.subject} on "${target.connection}"; retry in ${retryAfterSeconds} s`,
+        { httpStatus: 429 },
+      );
+      req.resume();
+      await ctx.recorder.record(undefined, 'http.rate_limited', {
+        identity: target.identity,
+        source: target.source,
+        connection: target.connection,
+        decision: 'deny',
+        rule: `rate-limit:${limit}`,
+        data: {
+          code: error.code,
+          method,
+          path: redactPath(target.path),
+          limit,
+          limitValue,
+          retryAfterSeconds,
+          ...(facts.model !== undefined ? { model: facts.model } : {}),
+        },
+      });
+      sendJsonError(res, error, { 'retry-after': String(retryAfterSeconds) });
+      return;
+    }
+  }
+
+  const sessionId = `ses_${randomUUID()}`;
   const clientGone = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) clientGone.abort();
   });
-
+  const exchange: ExchangeInfo = {
+    sessionId,
+    connection: target.connection,
+    identity: target.identity,
+    source: target.source,
+    method,
+    path: target.path,
+    llm,
+    endpoint,
+  };
   const requestBody = new BodyCapture(ctx.recordBodyBytes);
-  const responseBody = new BodyCapture(ctx.recordBodyBytes);
-  let status = 0;
-  let contentType: string | null = null;
+  const relay = new ResponseRelay({
+    res,
+    hooks,
+    exchange,
+    maxResponseBytes:
+      target.limits?.maxResponseBody ?? ctx.maxResponseBodyBytes ?? HTTP_PROXY_DEFAULTS.maxResponseBodyBytes,
+    recordBodyBytes: ctx.recordBodyBytes,
+    maxEventBytes: ctx.maxSseEventBytes ?? HTTP_PROXY_DEFAULTS.maxSseEventBytes,
+    maxAssembledChars: HTTP_PROXY_DEFAULTS.maxAssembledChars,
+  });
   let error: WardError | undefined;
+  let sessionRecorded = false;
   try {
-    const { channel } = await ctx.tunnel.openSession(
+    // The agent readies its side while the session start is made durable; no client byte
+    // leaves before both are done (invariant 3).
+    const opening = ctx.tunnel.openSession(
       {
         sessionId,
         connection: target.connection,
@@ -98,65 +204,104 @@ export async function proxyHttpExchange(
       },
       clientGone.signal,
     );
+    // Handled below, after the session start is durable; until then a rejection must not count as unhandled.
+    opening.catch(() => {});
+    try {
+      await ctx.recorder.sessionStarted({
+        id: sessionId,
+        connection: target.connection,
+        protocol: 'http',
+        identity: target.identity,
+        source: target.source,
+      });
+      sessionRecorded = true;
+    } catch (err) {
+      opening.then(
+        ({ channel }) => channel.close(toWardError(err)),
+        () => {},
+      );
+      throw err;
+    }
+    const { channel } = await opening;
     clientGone.signal.addEventListener('abort', () =>
       channel.close(new WardError('ERR_CLIENT_GONE', 'unavailable', 'the client closed the connection')),
     );
     const closed = new Promise<WardError | undefined>((resolve) => channel.onClose(resolve));
+    let finished: Promise<void> | undefined;
     channel.onFrame((frame) => {
-      switch (frame.frame.case) {
-        case 'httpResponseHead':
-          status = frame.frame.value.status;
-          contentType = frame.frame.value.headers.find((h) => h.name.toLowerCase() === 'content-type')?.value ?? null;
-          res.writeHead(status, headersFromPairs(frame.frame.value.headers));
-          // SSE and chunked answers must reach the client event by event.
-          res.flushHeaders();
-          return;
-        case 'body': {
-          const { data, end } = frame.frame.value;
-          if (data.byteLength > 0) {
-            responseBody.add(data);
-            channel.deliverTo(res, data);
+      try {
+        switch (frame.frame.case) {
+          case 'httpResponseHead':
+            relay.head(frame.frame.value.status, frame.frame.value.headers);
+            return;
+          case 'body': {
+            const { data, end } = frame.frame.value;
+            if (data.byteLength > 0) relay.data(data, (n) => channel.delivered(n));
+            if (end) {
+              finished = relay.end();
+              finished.catch((err) => channel.close(toWardError(err)));
+            }
+            return;
           }
-          if (end) res.end();
-          return;
+          default:
+            channel.close(unexpectedFrame(frame, 'an HTTP session'));
         }
-        default:
-          channel.close(unexpectedFrame(frame, 'an HTTP session'));
+      } catch (err) {
+        channel.close(toWardError(err));
       }
     });
-    channel.send(
-      create(SessionFrameSchema, {
-        frame: {
-          case: 'httpRequestHead',
-          value: {
-            method: req.method ?? 'GET',
-            path: target.path,
-            headers: forwardableHeaders(req.headers, CLIENT_CREDENTIAL_HEADERS),
-          },
+
+    const headers = forwardableHeaders(req.headers, CLIENT_CREDENTIAL_HEADERS);
+    if (buffered) {
+      let out = body ?? Buffer.alloc(0);
+      if (hooks.requestBody) out = await hooks.requestBody(out, exchange);
+      if (llm !== 'none') {
+        // ward inspects the answer, so it asks for it uncompressed.
+        const at = headers.findIndex((h) => h.name === 'accept-encoding');
+        if (at >= 0) headers.splice(at, 1);
+        headers.push({ name: 'accept-encoding', value: 'identity' });
+      }
+      const length = headers.find((h) => h.name === 'content-length');
+      if (length) length.value = String(out.byteLength);
+      requestBody.add(out);
+      channel.send(headFrame(method, target.path, headers));
+      // A fresh session has a full credit window, so a body up to one frame goes out as one
+      // frame with its end flag.
+      if (out.byteLength <= channel.maxFrameBytes) channel.send(bodyFrame(out, true));
+      else {
+        channel.sendData(out, (chunk) => bodyFrame(chunk)).catch(() => {});
+        channel.send(bodyFrame(new Uint8Array(0), true));
+      }
+    } else {
+      channel.send(headFrame(method, target.path, headers));
+      channel.pipeFrom(
+        req,
+        (chunk) => bodyFrame(chunk),
+        (chunk) => {
+          requestBody.add(chunk);
+          if (requestBody.total > ctx.maxRequestBodyBytes) throw tooLarge(ctx.maxRequestBodyBytes);
         },
-      }),
-    );
-    channel.pipeFrom(
-      req,
-      (chunk) => bodyFrame(chunk),
-      (chunk) => {
-        requestBody.add(chunk);
-        if (requestBody.total > ctx.maxRequestBodyBytes) throw tooLarge(ctx.maxRequestBodyBytes);
-      },
-    );
-    req.on('end', () => channel.send(bodyFrame(new Uint8Array(0), true)));
+      );
+      req.on('end', () => channel.send(bodyFrame(new Uint8Array(0), true)));
+    }
     error = await closed;
+    if (!error && finished) await finished;
   } catch (err) {
-    error = err instanceof WardError ? err : new WardError('ERR_INTERNAL', 'internal', String(err), { cause: err });
+    error = toWardError(err);
   }
 
   if (error) {
     if (!res.headersSent) {
-      status = httpStatusFor(error);
+      const status = httpStatusFor(error);
+      relay.status = status;
       sendJsonError(res, new WardError(error.code, error.kind, error.message, { httpStatus: status }));
     } else res.destroy(); // mid-stream: the client sees the cut, never a silently short body
   } else if (!res.writableEnded) res.end();
 
+  const result = relay.llmResult();
+  if (admission?.ok) admission.charge(chargedTokens(result?.usage));
+  if (!sessionRecorded) return;
+  const responseBody = relay.capture;
   await ctx.recorder.record(sessionId, 'http.exchange', {
     identity: target.identity,
     source: target.source,
@@ -164,24 +309,99 @@ export async function proxyHttpExchange(
     decision: 'allow',
     rule: 'auth.token',
     data: {
-      method: req.method,
+      method,
       path: redactPath(target.path),
-      status,
-      latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
+      status: relay.status,
+      latencyMs: ms(performance.now() - started),
+      ttfbMs: relay.firstByteAt === undefined ? null : ms(relay.firstByteAt - started),
       requestBytes: requestBody.total,
       responseBytes: responseBody.total,
       requestBody: requestBody.total > 0 ? ctx.recorder.putBlob(requestBody.bytes()) : null,
       responseBody: responseBody.total > 0 ? ctx.recorder.putBlob(responseBody.bytes()) : null,
       bodiesTruncated: requestBody.truncated || responseBody.truncated,
-      contentType,
+      contentType: relay.contentType,
+      ...(llm !== 'none' ? llmFields(ctx.recorder, endpoint, facts, result, relay.sseEventsSkipped) : {}),
       ...(error ? { errorCode: error.code } : {}),
     },
   });
   await ctx.recorder.sessionEnded(sessionId, { status: error ? 'error' : 'ok', error });
 }
 
+/**
+ * What an LLM exchange adds to its record. The answer's text and tool-call arguments go to a
+ * blob (`output`): they are the model's words, may be long, and may hold anything.
+ */
+function llmFields(
+  recorder: Recorder,
+  endpoint: string,
+  facts: LlmRequestFacts,
+  result: LlmResult | undefined,
+  skipped: number,
+): Record<string, unknown> {
+  const fields: Record<string, unknown> = {
+    endpoint,
+    model: result?.model ?? facts.model ?? null,
+    stream: facts.stream,
+    usage: result?.usage ?? null,
+  };
+  if (facts.embeddingInputs > 0) fields['embeddingInputs'] = facts.embeddingInputs;
+  if (result && (result.text.length > 0 || result.toolCalls.length > 0)) {
+    fields['output'] = recorder.putBlob(
+      Buffer.from(JSON.stringify({ text: result.text, toolCalls: result.toolCalls }), 'utf8'),
+    );
+    fields['outputChars'] = result.text.length;
+    fields['outputTruncated'] = result.textTruncated;
+    fields['toolCalls'] = result.toolCalls.map((t) => t.name);
+  }
+  if (result?.finishReason !== undefined) fields['finishReason'] = result.finishReason;
+  if (result && result.events > 0) fields['sseEvents'] = result.events;
+  if (skipped > 0) fields['sseEventsTooLarge'] = skipped;
+  return fields;
+}
+
+function headFrame(method: string, path: string, headers: ReturnType<typeof forwardableHeaders>) {
+  return create(SessionFrameSchema, { frame: { case: 'httpRequestHead', value: { method, path, headers } } });
+}
+
+const ms = (v: number) => Math.round(v * 1000) / 1000;
+
 function tooLarge(limit: number): WardError {
   return new WardError('ERR_HTTP_BODY_TOO_LARGE', 'resource_exhausted', `request body exceeds ${limit} bytes`, {
     httpStatus: 413,
+  });
+}
+
+/** Reads a request body whole, refusing it (ERR_HTTP_BODY_TOO_LARGE) past `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(new WardError('ERR_CLIENT_GONE', 'unavailable', 'the client closed the connection', { cause: err }));
+    };
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onError);
   });
 }

@@ -1,18 +1,28 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { toWardError, WardError } from '@ward/protocol';
 import { bearerToken, type Identity } from '../identity/index.js';
+import { RateLimiter } from '../llm/rate-limiter.js';
 import { peerAddress } from '../sessions/index.js';
 import type { ConnectionKind } from '../tunnel/index.js';
-import { type HttpProxyContext, proxyHttpExchange } from './http-proxy.js';
+import { type HttpConnectionLimits, type HttpProxyContext, proxyHttpExchange } from './http-proxy.js';
 import { sendJson, sendJsonError } from './json-error.js';
 
 /** Routes mounted under /api/v1 (sessions, audit, …); returns false when it has no such route. */
 export type ApiHandler = (req: IncomingMessage, res: ServerResponse, url: URL, identity: Identity) => Promise<boolean>;
 
+/** What the HTTP listener needs to know of a connection. */
+export interface HttpConnectionInfo {
+  type: ConnectionKind;
+  llm?: 'openai' | 'anthropic' | 'none' | undefined;
+  limits?: HttpConnectionLimits | undefined;
+}
+
 export interface GatewayHttpOptions {
   proxy: HttpProxyContext;
   authenticate(token: string): Promise<Identity>;
   connectionType(name: string): ConnectionKind | undefined;
+  /** A connection's LLM API and limits; without it every HTTP connection is plain (`llm: none`, no limits). */
+  connection?(name: string): HttpConnectionInfo | undefined;
   /** What /healthz reports; `ok: false` answers 503. */
   health(): { ok: boolean; [key: string]: unknown };
   api?: ApiHandler;
@@ -25,8 +35,13 @@ const CONNECTION_PATH = /^\/c\/([a-z0-9][a-z0-9_-]{0,62})(\/.*)?$/;
  * `/c/<connection>/…` (an OpenAI client's base URL is `…/c/<connection>/v1`).
  */
 export function createGatewayHttpServer(options: GatewayHttpOptions): http.Server {
+  const resolved: GatewayHttpOptions = {
+    ...options,
+    proxy: { ...options.proxy, rateLimiter: options.proxy.rateLimiter ?? new RateLimiter() },
+    authenticate: cachedAuthenticate(options.authenticate),
+  };
   const server = http.createServer((req, res) => {
-    handle(options, req, res).catch((err) => sendJsonError(res, toWardError(err)));
+    handle(resolved, req, res).catch((err) => sendJsonError(res, toWardError(err)));
   });
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
@@ -120,12 +135,37 @@ async function handle(options: GatewayHttpOptions, req: IncomingMessage, res: Se
     sendJsonError(res, error);
     return;
   }
+  const info = options.connection?.(name);
   await proxyHttpExchange(options.proxy, req, res, {
     connection: name,
     path: `${match?.[2] ?? '/'}${url.search}`,
     identity,
     source,
+    llm: info?.llm ?? 'none',
+    limits: info?.limits,
   });
+}
+
+const TOKEN_CACHE_MS = 60_000;
+const TOKEN_CACHE_MAX = 10_000;
+
+/**
+ * Remembers verified tokens for up to a minute (never past their expiry): an SDK sends the
+ * same token on every request, and a signature check per request was a visible share of the
+ * gateway's CPU. Failures are never cached. Tokens live in memory only.
+ */
+function cachedAuthenticate(verify: (token: string) => Promise<Identity>): (token: string) => Promise<Identity> {
+  const cache = new Map<string, { identity: Identity; until: number }>();
+  return async (token) => {
+    const now = Date.now();
+    const hit = cache.get(token);
+    if (hit && hit.until > now) return hit.identity;
+    if (hit) cache.delete(token);
+    const identity = await verify(token);
+    if (cache.size >= TOKEN_CACHE_MAX) cache.clear();
+    cache.set(token, { identity, until: Math.min(now + TOKEN_CACHE_MS, identity.expiresAt.getTime()) });
+    return identity;
+  };
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
