@@ -8,24 +8,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { TunnelClient } from '@ward/agent';
+import { serveSshSession, TunnelClient } from '@ward/agent';
 import { type Sshd, startSshd } from '@ward/agent/testing';
-import { createGatewayHttpServer, type RunningGateway, StoreRecorder, startGateway } from '@ward/gateway';
-import { generateAgentKey, hashAgentKey } from '@ward/protocol';
-import pino from 'pino';
-import { Client } from 'ssh2';
-import { serveSshSession } from '../../packages/agent/dist/ssh/index.js';
-// Until the lead wires these into the packages' entry points (`listen.ssh` in startGateway,
-// `type: 'ssh'` in startAgent, `export * from './ssh/index.js'`), the test builds the same
-// context the gateway will and reaches the modules through their compiled output.
-import { replayAsciicast } from '../../packages/cli/dist/commands/replay.js';
+import { replayAsciicast } from '@ward/cli';
 import {
+  createGatewayHttpServer,
   createSshApi,
   createSshKeyRepository,
   parseAsciicast,
+  type RunningGateway,
   type SshListener,
+  StoreRecorder,
+  startGateway,
   startSshListener,
-} from '../../packages/gateway/dist/ssh/index.js';
+} from '@ward/gateway';
+import { generateAgentKey, hashAgentKey } from '@ward/protocol';
+import pino from 'pino';
+import { Client } from 'ssh2';
 import { eventually } from './helpers/ward-stack.js';
 
 interface Stack {

@@ -2,10 +2,14 @@ import { type SessionChannel, type SessionStart, WardError } from '@ward/protoco
 import pino, { type Logger } from 'pino';
 import { type HttpUpstream, serveHttpSession } from './http/index.js';
 import { type PostgresBackend, servePostgresSession } from './postgres/index.js';
+import { type SshBackend, serveSshSession } from './ssh/index.js';
 import { type ConnectionKind, TunnelClient } from './tunnel/index.js';
 
 /** A backend the agent serves, with its credentials (which never leave the agent). */
-export type AgentConnection = ({ type: 'http' } & HttpUpstream) | ({ type: 'postgres' } & PostgresBackend);
+export type AgentConnection =
+  | ({ type: 'http' } & HttpUpstream)
+  | ({ type: 'postgres' } & PostgresBackend)
+  | ({ type: 'ssh' } & SshBackend);
 
 export interface AgentOptions {
   gateway: {
@@ -58,6 +62,10 @@ export function startAgent(options: AgentOptions): RunningAgent {
       case 'postgres':
         if (start.target.case !== 'postgres') break;
         servePostgresSession(channel, start.target.value, connection);
+        return;
+      case 'ssh':
+        if (start.target.case !== 'ssh') break;
+        serveSshSession(channel, start.target.value, connection);
         return;
     }
     channel.close(

@@ -2,4 +2,5 @@ export { type AgentConnection, type AgentOptions, type RunningAgent, startAgent 
 export * from './config/index.js';
 export * from './http/index.js';
 export * from './postgres/index.js';
+export * from './ssh/index.js';
 export * from './tunnel/index.js';

@@ -101,10 +101,17 @@ export function registerRun(program: Command): void {
             tls: { mode: c.tls.mode, ...(c.tls.ca ? { ca: readFileSync(c.tls.ca) } : {}) },
             maxScramIterations: c.maxScramIterations,
           });
-        } else {
-          process.stderr.write(
-            `ward agent: ${c.type} connection "${c.name}" is not served by this version yet; skipping it\n`,
-          );
+        } else if (c.type === 'ssh') {
+          const secret = secrets.connection(c.name);
+          connections.push({
+            type: 'ssh',
+            name: c.name,
+            host: c.host,
+            port: c.port,
+            user: c.user,
+            ...(secret !== undefined ? (c.privateKey ? { privateKey: secret } : { password: secret }) : {}),
+            hostKey: c.hostKey,
+          });
         }
       }
       const agent = startAgent({
