@@ -25,7 +25,20 @@ interface Demo {
 async function startDemo(dataDir: string, env: NodeJS.ProcessEnv): Promise<Demo> {
   const child = spawn(
     process.execPath,
-    [ward, 'demo', '--data-dir', dataDir, '--http-port', '0', '--tunnel-port', '0', '--pg-port', '0'],
+    [
+      ward,
+      'demo',
+      '--data-dir',
+      dataDir,
+      '--http-port',
+      '0',
+      '--tunnel-port',
+      '0',
+      '--pg-port',
+      '0',
+      '--ssh-port',
+      '0',
+    ],
     {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -112,12 +125,40 @@ describe('ward demo', () => {
       for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
       assert.ok(text.length > 0);
 
+      // SSH to this machine through the demo: register a key with ward keys add, then ssh.
+      const sshPort = Number(/SSH on 127\.0\.0\.1:(\d+)/.exec(demo.screen)?.[1]);
+      assert.ok(sshPort > 0, 'the demo serves SSH when sshd is installed (.ci/run installs it)');
+      const keyPath = join(configDir, 'user_ed25519');
+      await exec('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyPath]);
+      await exec(process.execPath, [ward, 'keys', 'add', `${keyPath}.pub`], { env: { ...process.env, ...env } });
+      const sshArgs = [
+        '-i',
+        keyPath,
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        `UserKnownHostsFile=${join(configDir, 'known_hosts')}`,
+      ];
+      const ssh = await exec('ssh', [
+        ...sshArgs,
+        '-p',
+        String(sshPort),
+        '-l',
+        'demo-ssh',
+        '127.0.0.1',
+        'echo through-ward-$((6*7))',
+      ]);
+      assert.equal(ssh.stdout.trim(), 'through-ward-42');
+
       const listed = await exec(process.execPath, [ward, 'sessions', 'list', '--json'], {
         env: { ...process.env, ...env },
       });
       const sessions = JSON.parse(listed.stdout) as Array<{ connection: string }>;
       assert.ok(sessions.some((s) => s.connection === 'demo-pg'));
       assert.ok(sessions.some((s) => s.connection === 'demo-openai'));
+      assert.ok(sessions.some((s) => s.connection === 'demo-ssh'));
 
       const exportPath = join(dataDir, 'audit.jsonl');
       await exec(process.execPath, [ward, 'audit', 'export', '--out', exportPath], { env: { ...process.env, ...env } });

@@ -23,33 +23,37 @@ export function registerDemo(program: Command): void {
     .option('--http-port <port>', 'gateway HTTP port (API, HTTP/LLM connections)', port, 7400)
     .option('--tunnel-port <port>', 'agent tunnel (gRPC) port', port, 7401)
     .option('--pg-port <port>', 'gateway Postgres port (direct psql access)', port, 7432)
-    .action(async (opts: { dataDir: string; httpPort: number; tunnelPort: number; pgPort: number }) => {
-      process.stderr.write('Starting ward demo:\n');
-      const demo = await startDemo({
-        dataDir: opts.dataDir,
-        host: '127.0.0.1',
-        httpPort: opts.httpPort,
-        tunnelPort: opts.tunnelPort,
-        postgresPort: opts.pgPort,
-      });
-      print(firstScreen(demo));
-      await new Promise<void>((resolve) => {
-        const shutdown = (signal: string) => {
-          process.stderr.write(`\n${signal}: stopping ward demo…\n`);
-          demo.stop().then(
-            () => {
-              process.stderr.write('stopped.\n');
-              resolve();
-            },
-            (err) => {
-              process.stderr.write(`error while stopping: ${err}\n`);
-              process.exitCode = 1;
-              resolve();
-            },
-          );
-        };
-        process.once('SIGINT', () => shutdown('SIGINT'));
-        process.once('SIGTERM', () => shutdown('SIGTERM'));
-      });
-    });
+    .option('--ssh-port <port>', 'gateway SSH port (when an OpenSSH server is installed)', port, 7422)
+    .action(
+      async (opts: { dataDir: string; httpPort: number; tunnelPort: number; pgPort: number; sshPort: number }) => {
+        process.stderr.write('Starting ward demo:\n');
+        const demo = await startDemo({
+          dataDir: opts.dataDir,
+          host: '127.0.0.1',
+          httpPort: opts.httpPort,
+          tunnelPort: opts.tunnelPort,
+          postgresPort: opts.pgPort,
+          sshPort: opts.sshPort,
+        });
+        print(firstScreen(demo));
+        await new Promise<void>((resolve) => {
+          const shutdown = (signal: string) => {
+            process.stderr.write(`\n${signal}: stopping ward demo…\n`);
+            demo.stop().then(
+              () => {
+                process.stderr.write('stopped.\n');
+                resolve();
+              },
+              (err) => {
+                process.stderr.write(`error while stopping: ${err}\n`);
+                process.exitCode = 1;
+                resolve();
+              },
+            );
+          };
+          process.once('SIGINT', () => shutdown('SIGINT'));
+          process.once('SIGTERM', () => shutdown('SIGTERM'));
+        });
+      },
+    );
 }

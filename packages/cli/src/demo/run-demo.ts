@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type RunningAgent, startAgent } from '@ward/agent';
-import { startDemoPostgres, startDemoUpstream } from '@ward/demo';
+import { demoSshdMissing, startDemoPostgres, startDemoSshd, startDemoUpstream } from '@ward/demo';
 import { type RunningGateway, startGateway } from '@ward/gateway';
 import { generateAgentKey, hashAgentKey } from '@ward/protocol';
 import pino from 'pino';
@@ -15,6 +15,7 @@ export interface DemoOptions {
   httpPort: number;
   tunnelPort: number;
   postgresPort: number;
+  sshPort: number;
   /** Progress lines while starting (stderr by default). */
   progress?: (line: string) => void;
 }
@@ -26,6 +27,8 @@ export interface RunningDemo {
   postgres: { host: string; port: number; database: string; user: string };
   user: string;
   token: string;
+  /** Why there is no SSH connection (sshd missing), if there is none. */
+  sshSkipped: string | undefined;
   credentialsPath: string;
   dataDir: string;
   stop(): Promise<void>;
@@ -34,6 +37,7 @@ export interface RunningDemo {
 export const DEMO_AGENT = 'demo-agent';
 export const DEMO_HTTP_CONNECTION = 'demo-openai';
 export const DEMO_PG_CONNECTION = 'demo-pg';
+export const DEMO_SSH_CONNECTION = 'demo-ssh';
 
 async function step<T>(progress: (line: string) => void, label: string, work: () => Promise<T>): Promise<T> {
   const started = performance.now();
@@ -72,6 +76,14 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       startDemoPostgres({ host: options.host, port: 0, dataDir: join(dataDir, 'pglite') }),
     );
     stops.push(() => postgres.close());
+    const sshSkipped = demoSshdMissing();
+    const sshd = sshSkipped
+      ? undefined
+      : await step(progress, 'OpenSSH server (sshd) for the SSH connection', () =>
+          startDemoSshd({ dir: join(dataDir, 'sshd'), host: options.host }),
+        );
+    if (sshd) stops.push(() => sshd.close());
+    else progress(`  SSH: skipped: ${sshSkipped}`);
 
     const agentKey = generateAgentKey();
     const gateway = await step(progress, 'gateway', () =>
@@ -81,6 +93,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
           http: `${options.host}:${options.httpPort}`,
           tunnel: `${options.host}:${options.tunnelPort}`,
           postgres: `${options.host}:${options.postgresPort}`,
+          ...(sshd ? { ssh: `${options.host}:${options.sshPort}` } : {}),
         },
         tunnel: { insecure: true },
         store: { path: join(dataDir, 'ward.db'), durability: 'group' },
@@ -93,6 +106,16 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
             agent: DEMO_AGENT,
             description: 'embedded Postgres with fake customers and payments',
           },
+          ...(sshd
+            ? [
+                {
+                  name: DEMO_SSH_CONNECTION,
+                  type: 'ssh' as const,
+                  agent: DEMO_AGENT,
+                  description: 'this machine over SSH, via a demo sshd',
+                },
+              ]
+            : []),
         ],
         logger: logger.child({ component: 'gateway' }),
         version: 'demo',
@@ -122,6 +145,19 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
             tls: { mode: 'disable' },
             maxScramIterations: 100_000,
           },
+          ...(sshd
+            ? [
+                {
+                  type: 'ssh' as const,
+                  name: DEMO_SSH_CONNECTION,
+                  host: sshd.host,
+                  port: sshd.port,
+                  user: sshd.user,
+                  privateKey: sshd.privateKey,
+                  hostKey: { fingerprint: sshd.hostKeyFingerprint },
+                },
+              ]
+            : []),
         ],
         logger: logger.child({ component: 'agent' }),
         version: 'demo',
@@ -157,6 +193,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       user,
       token,
       credentialsPath,
+      sshSkipped,
       dataDir,
       stop: async () => {
         await stopAll();
@@ -175,8 +212,8 @@ export function firstScreen(demo: RunningDemo, cli = 'pnpm exec ward'): string {
   return `
 ward demo is running. Data: ${demo.dataDir}
 
-  gateway  ${demo.gateway.httpUrl} (API, HTTP/LLM), Postgres on 127.0.0.1:${demo.gateway.postgresPort}, agent tunnel on port ${demo.gateway.tunnelPort}
-  agent    ${DEMO_AGENT}, online: ${DEMO_PG_CONNECTION} (postgres), ${DEMO_HTTP_CONNECTION} (http). Only the agent holds their credentials.
+  gateway  ${demo.gateway.httpUrl} (API, HTTP/LLM), Postgres on 127.0.0.1:${demo.gateway.postgresPort}${demo.gateway.ssh ? `, SSH on 127.0.0.1:${demo.gateway.ssh.port}` : ''}, agent tunnel on port ${demo.gateway.tunnelPort}
+  agent    ${DEMO_AGENT}, online: ${DEMO_PG_CONNECTION} (postgres), ${DEMO_HTTP_CONNECTION} (http)${demo.gateway.ssh ? `, ${DEMO_SSH_CONNECTION} (ssh)` : ''}. Only the agent holds their credentials.
   you      ${demo.user} (admin). Token saved to ${demo.credentialsPath}
 
 Try it, in another terminal in this directory:
@@ -187,6 +224,17 @@ Try it, in another terminal in this directory:
   # Or straight to the gateway: your ward token is the password, the connection is the database.
   PGPASSWORD=$(${cli} token print) psql -h 127.0.0.1 -p ${demo.gateway.postgresPort} -d ${DEMO_PG_CONNECTION} -c 'select count(*) from customers'
 
+${
+  demo.gateway.ssh
+    ? `  # SSH to this machine through ward. Register your key once (or paste your ward token as the password):
+  ${cli} keys add ~/.ssh/id_ed25519.pub
+  ssh -p ${demo.gateway.ssh.port} -l ${DEMO_SSH_CONNECTION} 127.0.0.1 'whoami; uptime'
+  ${cli} sessions replay <session id from: ${cli} sessions list>       # play a recorded shell back
+  (gateway SSH host key: ${demo.gateway.ssh.hostKeyFingerprint})
+`
+    : `  # SSH is off: ${demo.sshSkipped}
+`
+}
   # An OpenAI client: only the base URL and the key change (the key is your ward token).
   export OPENAI_BASE_URL=${base}
   export OPENAI_API_KEY=$(${cli} token print)
