@@ -106,7 +106,7 @@ test('a gateway and an agent from examples/ talk to each other, and the agent su
       `the agent to come online: ${agent.output()}`,
     );
     const online = (await agents()).find((a) => a.name === 'dc1');
-    assert.deepEqual(online?.connections.sort(), ['demo-openai', 'demo-pg']);
+    assert.deepEqual(online?.connections.sort(), ['demo-openai', 'demo-pg', 'demo-ssh']);
 
     gateway.child.kill('SIGTERM');
     assert.equal(await gateway.exited, 0, gateway.output());

@@ -111,7 +111,8 @@ describe('tunnel reconnects', () => {
       assert.equal(gw2.port, gw1.port);
       // Liveness bound: backoff is capped at 1 s here, so 15 s is generous.
       await waitFor('agent back online', () => gw2?.server.agentFor('echo'), 15_000);
-      assert.equal(client.state, 'online');
+      // The gateway registers the agent on Hello; the agent is online once Welcome reaches it.
+      await waitFor('agent state online', () => client.state === 'online');
       assert.ok(states.includes('waiting'), `states: ${states.join(',')}`);
       assert.equal(await echoOnce(gw2.server, 'after'), 'after');
       assert.equal(gw2.events.filter((e) => e.kind === 'agent.online').length, 1);

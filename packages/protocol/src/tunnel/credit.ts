@@ -67,12 +67,14 @@ export class ReceiveWindow {
   /**
    * Records `bytes` delivered downstream. Returns the credit to send back now, or 0 when it is
    * worth batching: updates go out once a quarter of the window is due, so a bulk transfer costs
-   * a handful of WindowUpdate frames per window rather than one per data frame.
+   * a handful of WindowUpdate frames per window, and a chatty session (one small query, one
+   * small answer) none per message. This cannot stall a sender: one that is out of credit has a
+   * whole window outstanding here, and delivering a quarter of it returns credit.
    */
   delivered(bytes: number): number {
     this.#outstanding -= bytes;
     this.#pendingGrant += bytes;
-    if (this.#pendingGrant >= this.window / 4 || this.#outstanding === 0) {
+    if (this.#pendingGrant >= this.window / 4) {
       const grant = this.#pendingGrant;
       this.#pendingGrant = 0;
       return grant;
