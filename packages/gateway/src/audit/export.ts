@@ -1,14 +1,14 @@
 import { once } from 'node:events';
 import { open } from 'node:fs/promises';
 import type { AuditLog, CheckpointRow, RecordRow } from './audit-log.js';
+import { EXPORT_FORMAT, EXPORT_VERSION } from './export-line.js';
 
 /** Anything that holds an audit log: a `Store` does. */
 export interface AuditSource {
   readonly audit: AuditLog;
 }
 
-export const EXPORT_FORMAT = 'ward-audit-export';
-export const EXPORT_VERSION = 1;
+export { EXPORT_FORMAT, EXPORT_VERSION };
 
 export interface ExportResult {
   records: number;
@@ -108,7 +108,8 @@ export async function exportAuditLog(source: AuditSource, out: string | NodeJS.W
   }
 }
 
-function recordLine(r: RecordRow): string {
+/** @internal One record line, exactly as an export writes it. */
+export function recordLine(r: RecordRow): string {
   // r.data is stored as canonical JSON text: embed it rather than parse and re-encode it.
   return (
     '{"type":"record","seq":' +

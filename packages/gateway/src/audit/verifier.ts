@@ -1,14 +1,15 @@
-import { createPublicKey, type KeyObject, verify } from 'node:crypto';
-import { type ChainFields, checkpointPayload, GENESIS_HASH, recordHash } from './canonical.js';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { type CheckpointInput, verifyCheckpointSignature } from './checkpoint-signature.js';
+import { type ChainFields, GENESIS_HASH, recordHash } from './jcs.js';
 import { publicKeyId } from './signing-key.js';
 import type { VerifyFailure, VerifyFailureCode, VerifyResult } from './types.js';
 
-export interface CheckpointInput {
-  seq: number;
-  hash: string;
-  ts: string;
-  keyId: string;
-  signature: string;
+export type { CheckpointInput };
+
+/** A checkpoint signature checked ahead of the state machine, assuming `prevSeq`. */
+export interface PresignedCheck {
+  prevSeq: number;
+  ok: boolean;
 }
 
 /**
@@ -79,13 +80,26 @@ export class ChainVerifier {
     return true;
   }
 
+  /** The key and gateway id checkpoint signatures are checked against (set by the header). */
+  get signatureContext(): { key: KeyObject; gatewayId: string } | undefined {
+    return this.key && this.headerSeen ? { key: this.key, gatewayId: this.gatewayId } : undefined;
+  }
+
   record(f: ChainFields, dataJson: string, hash: string, line: number): boolean {
+    if (this.failure) return false;
+    return this.recordHashed(f.seq, f.prev_hash, hash, recordHash(f, dataJson) === hash, line);
+  }
+
+  /**
+   * `record`, with the hash already recomputed (`hashOk`: the record's fields hash to `hash`),
+   * e.g. by a worker thread. The checks and their order are the same.
+   */
+  recordHashed(seq: number, prevHash: string, hash: string, hashOk: boolean, line: number): boolean {
     if (this.failure) return false;
     const expected = this.lastSeq + 1;
     if (!this.headerSeen) return this.fail('malformed', expected, line, 'record before the header');
     if (this.finalSeen) return this.fail('after_final', expected, line, 'a record after the final checkpoint');
-    if (f.seq !== expected)
-      return this.fail('seq_mismatch', expected, line, `expected seq ${expected}, found ${f.seq}`);
+    if (seq !== expected) return this.fail('seq_mismatch', expected, line, `expected seq ${expected}, found ${seq}`);
     if (this.ahead) {
       return this.fail(
         'checkpoint_misplaced',
@@ -94,24 +108,21 @@ export class ChainVerifier {
         `checkpoint for seq ${this.ahead.seq} comes before record ${expected}`,
       );
     }
-    if (f.prev_hash !== this.lastHash) {
-      return this.fail(
-        'prev_hash_mismatch',
-        expected,
-        line,
-        `prev_hash does not match the hash of record ${f.seq - 1}`,
-      );
+    if (prevHash !== this.lastHash) {
+      return this.fail('prev_hash_mismatch', expected, line, `prev_hash does not match the hash of record ${seq - 1}`);
     }
-    const actual = recordHash(f, dataJson);
-    if (actual !== hash)
-      return this.fail('hash_mismatch', expected, line, 'the record does not hash to its hash field');
+    if (!hashOk) return this.fail('hash_mismatch', expected, line, 'the record does not hash to its hash field');
     this.lastSeq = expected;
-    this.lastHash = actual;
+    this.lastHash = hash;
     this.records++;
     return true;
   }
 
-  checkpoint(c: CheckpointInput, final: boolean, line: number): boolean {
+  /**
+   * @param presigned a signature check already made elsewhere (a worker thread), valid only
+   *   for the previous-checkpoint seq it assumed; with another one it is checked here again.
+   */
+  checkpoint(c: CheckpointInput, final: boolean, line: number, presigned?: PresignedCheck): boolean {
     if (this.failure) return false;
     const suspect = this.lastGoodCheckpoint + 1;
     if (!this.headerSeen) return this.fail('malformed', suspect, line, 'checkpoint before the header');
@@ -140,20 +151,10 @@ export class ChainVerifier {
     if (c.hash !== this.lastHash) {
       return this.fail('checkpoint_mismatch', suspect, line, `checkpoint ${c.seq} vouches for another hash`);
     }
-    const payload = checkpointPayload({
-      seq: c.seq,
-      hash: c.hash,
-      ts: c.ts,
-      gatewayId: this.gatewayId,
-      prevSeq: this.lastGoodCheckpoint,
-      final,
-    });
-    let good = false;
-    try {
-      good = verify(null, payload, this.key, Buffer.from(c.signature, 'base64'));
-    } catch {
-      good = false;
-    }
+    const good =
+      presigned !== undefined && presigned.prevSeq === this.lastGoodCheckpoint
+        ? presigned.ok
+        : verifyCheckpointSignature(this.key, this.gatewayId, c, this.lastGoodCheckpoint, final);
     if (!good) return this.fail('bad_signature', suspect, line, `checkpoint ${c.seq} signature does not verify`);
     this.lastGoodCheckpoint = c.seq;
     this.checkpoints++;

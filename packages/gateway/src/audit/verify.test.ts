@@ -356,6 +356,80 @@ describe('export and offline verify', () => {
   });
 });
 
+describe('verifyAuditExport with worker threads', () => {
+  test('a file verifies with workers exactly as line by line, intact and under tampering across chunks', async (t) => {
+    const ts = tempStore(t, { maxBatch: 64 });
+    await Promise.all(
+      Array.from({ length: 3000 }, (_, i) =>
+        ts.store.audit.append({
+          kind: 'pg.query',
+          sessionId: `s-${i % 7}`,
+          decision: 'allow',
+          // Some records take the general parser (an escape, an emoji), one is longer than a
+          // read chunk (1 MiB).
+          data:
+            i === 1800
+              ? { body: 'b'.repeat(1_500_000) }
+              : { i, sql: i % 5 ? `SELECT ${i}` : `SELECT '${i}\n😀'`, params: [i, null, 1.5] },
+        }),
+      ),
+    );
+    const path = join(ts.dir, 'export.jsonl');
+    await exportAuditLog(ts.store, path);
+    const lines = readFileSync(path, 'utf8').slice(0, -1).split('\n');
+    assert.ok(lines.length > 3000);
+    const publicKeyPem = ts.store.audit.publicKeyPem;
+    // Indices well past the first chunk, on either side of a chunk edge.
+    const firstCheckpointAfter = (i: number) =>
+      lines.findIndex((l, j) => j > i && l.startsWith('{"type":"checkpoint"'));
+    const cp = firstCheckpointAfter(2400);
+    const cases: { name: string; lines: string[]; newline?: boolean; trusted?: boolean }[] = [
+      { name: 'intact', lines },
+      { name: 'intact, header key only', lines, trusted: false },
+      { name: 'no final newline', lines, newline: false },
+      { name: 'CRLF', lines: lines.map((l) => `${l}\r`) },
+      {
+        name: 'record data edited',
+        lines: lines.map((l, i) => (i === 2500 ? l.replace('"rows"', '"r0ws"').replace(/"i":(\d+)/, '"i":7') : l)),
+      },
+      { name: 'checkpoint deleted', lines: lines.filter((_, i) => i !== cp) },
+      {
+        name: 'checkpoint signature altered',
+        lines: lines.map((l, i) =>
+          i === cp ? l.replace(/"signature":"(.)/, (_m, c: string) => `"signature":"${c === 'A' ? 'B' : 'A'}`) : l,
+        ),
+      },
+      {
+        name: 'adjacent lines swapped',
+        lines: lines.map((l, i, a) => (i === 2000 ? a[2001]! : i === 2001 ? a[2000]! : l)),
+      },
+      { name: 'tail cut', lines: lines.slice(0, -10) },
+      { name: 'final duplicated', lines: [...lines, lines[lines.length - 1]!] },
+      { name: 'empty line inserted', lines: [...lines.slice(0, 2700), '', ...lines.slice(2700)] },
+      { name: 'garbage line', lines: lines.map((l, i) => (i === 2900 ? 'xyz' : l)) },
+      { name: 'no header', lines: lines.slice(1) },
+      {
+        name: 'whitespace in a record',
+        lines: lines.map((l, i) => (i === 2600 ? l.replace(',"data":', ', "data": ') : l)),
+      },
+    ];
+    const codes = new Set<string>();
+    for (const c of cases) {
+      const file = join(ts.dir, 'case.jsonl');
+      writeFileSync(file, c.lines.join('\n') + (c.newline === false ? '' : '\n'));
+      const opts = c.trusted === false ? {} : { publicKeyPem };
+      const reference = await verifyAuditExport(c.lines, opts);
+      assert.deepEqual(await verifyAuditExport(file, { ...opts, workers: 0 }), reference, c.name);
+      assert.deepEqual(await verifyAuditExport(file, { ...opts, workers: 2 }), reference, c.name);
+      codes.add(reference.firstBad?.code ?? 'ok');
+    }
+    assert.deepEqual(
+      [...codes].sort(),
+      ['bad_signature', 'seq_mismatch', 'hash_mismatch', 'malformed', 'ok', 'truncated', 'after_final'].sort(),
+    );
+  });
+});
+
 describe('verifyStore on the live database', () => {
   /** The attacker's own connection: no triggers, no foreign keys. */
   function attacker(path: string): Database.Database {
