@@ -489,7 +489,8 @@ export class AuditLog {
         out = this.commitBatch(batch);
       } catch (err) {
         this.counters.failedCommits++;
-        this.markUnhealthy(err, batch);
+        const failure = this.markUnhealthy(err);
+        for (const p of batch) p.reject(failure);
         continue;
       }
       this.counters.commits++;
@@ -505,7 +506,24 @@ export class AuditLog {
     }
   }
 
-  private markUnhealthy(cause: unknown, batch: Pending[]): void {
+  /**
+   * @internal For other writes to the store (blobs): throws what an append would be refused
+   * with (closed, read-only, unhealthy), so a full disk refuses every kind of new work alike.
+   */
+  assertWritable(): void {
+    const refused = this.refusal();
+    if (refused) throw refused;
+  }
+
+  /**
+   * @internal Another write to the store failed (e.g. `blobs.put` on a full disk): the log
+   * turns unhealthy exactly as after a failed commit. Returns the error to throw.
+   */
+  writeFailed(cause: unknown): WardError {
+    return this.markUnhealthy(cause);
+  }
+
+  private markUnhealthy(cause: unknown): WardError {
     const sqliteCode = (cause as { code?: unknown }).code;
     const err = new WardError(
       'ERR_AUDIT_UNAVAILABLE',
@@ -515,8 +533,7 @@ export class AuditLog {
     );
     const first = this.unhealthyError === undefined;
     this.unhealthyError ??= err;
-    for (const p of batch) p.reject(err);
-    if (!first) return;
+    if (!first) return err;
     for (const listener of this.listeners) {
       try {
         listener(err);
@@ -528,6 +545,7 @@ export class AuditLog {
         });
       }
     }
+    return err;
   }
 }
 

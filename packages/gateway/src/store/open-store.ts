@@ -104,7 +104,7 @@ export function openStoreInternal(o: StoreOptions): StoreInternals {
       db,
       audit,
       sessions: createSessionRepository(db, audit),
-      blobs: createBlobStore(db, o.maxBlobBytes ?? 64 * 1024 * 1024),
+      blobs: createBlobStore(db, o.maxBlobBytes ?? 64 * 1024 * 1024, audit),
       sshKeys: createSshKeyRepository(db),
       gatewayId,
       path: o.path,

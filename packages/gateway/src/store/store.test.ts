@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { WardError } from '@ward/protocol';
 import Database from 'better-sqlite3';
 import { verifyStore } from '../audit/verify.js';
 import { MIGRATIONS, migrate, SCHEMA_VERSION, userVersion } from './migrations.js';
@@ -271,5 +272,44 @@ describe('store: blobs', () => {
     assert.equal(store.blobs.get('0'.repeat(64)), undefined);
     assert.equal(store.blobs.get("' OR 1=1 --"), undefined);
     assert.throws(() => store.blobs.put(new Uint8Array(1025)), { code: 'ERR_STORE_BLOB_TOO_LARGE' });
+    // A caller's oversized blob is not a store failure.
+    assert.equal(store.audit.healthy, true);
+  });
+
+  test('a failed put turns the audit log unhealthy like a failed append, and later writes are refused', async (t) => {
+    const { store } = tempStore(t);
+    await store.audit.append({ kind: 'session.start' });
+    const events: WardError[] = [];
+    store.audit.on('unhealthy', (err) => events.push(err));
+    // The file may not grow: the next page it needs is SQLITE_FULL, as on a full disk.
+    store.db.pragma(`max_page_count = ${store.db.pragma('page_count', { simple: true }) as number}`);
+    assert.throws(
+      () => store.blobs.put(new Uint8Array(64 * 1024).fill(7)),
+      (err: unknown) => {
+        assert.ok(err instanceof WardError);
+        assert.equal(err.code, 'ERR_AUDIT_UNAVAILABLE');
+        assert.equal(err.kind, 'unavailable');
+        assert.equal((err.cause as { code?: string }).code, 'SQLITE_FULL');
+        return true;
+      },
+    );
+    assert.equal(store.audit.healthy, false);
+    assert.equal(events.length, 1);
+    assert.equal(events[0]?.code, 'ERR_AUDIT_UNAVAILABLE');
+    // Refused at once from now on, even writes that would fit; no second event.
+    await assert.rejects(store.audit.append({ kind: 'pg.query' }), { code: 'ERR_AUDIT_UNAVAILABLE' });
+    assert.throws(() => store.blobs.put(new Uint8Array([1])), { code: 'ERR_AUDIT_UNAVAILABLE' });
+    assert.equal(events.length, 1);
+    assert.equal(store.db.prepare('SELECT count(*) FROM blobs').pluck().get(), 0);
+    assert.equal(verifyStore(store).ok, true);
+  });
+
+  test('put on a read-only or closed store is refused with its own code', async (t) => {
+    const ts = tempStore(t);
+    await ts.store.audit.append({ kind: 'k' });
+    const ro = ts.reopen({ readOnly: true });
+    assert.throws(() => ro.blobs.put(new Uint8Array([1])), { code: 'ERR_STORE_READ_ONLY' });
+    await ts.store.close();
+    assert.throws(() => ts.store.blobs.put(new Uint8Array([1])), { code: 'ERR_STORE_CLOSED' });
   });
 });
