@@ -226,20 +226,22 @@ describe('LLM connections through ward', () => {
     assert.equal(recs.length, 2);
     const plain = recs.find((x) => x.data['stream'] === false);
     const live = recs.find((x) => x.data['stream'] === true);
-    assert.equal(blobJson(plain?.data['output']).text, r.output_text);
-    assert.equal(plain?.data['model'], 'gpt-4.1-mini');
-    assert.equal((plain?.data['usage'] as { totalTokens: number }).totalTokens, r.usage?.total_tokens);
-    assert.equal(blobJson(live?.data['output']).text, streamed);
-    assert.equal(live?.data['finishReason'], 'completed');
-    assert.ok((live?.data['usage'] as { outputTokens: number }).outputTokens > 0);
+    assert.ok(plain && live);
+    assert.equal(blobJson(plain.data['output']).text, r.output_text);
+    assert.equal(plain.data['model'], 'gpt-4.1-mini');
+    assert.equal((plain.data['usage'] as { totalTokens: number }).totalTokens, r.usage?.total_tokens);
+    assert.equal(blobJson(live.data['output']).text, streamed);
+    assert.equal(live.data['finishReason'], 'completed');
+    assert.ok((live.data['usage'] as { outputTokens: number }).outputTokens > 0);
   });
 
   test('embeddings: input count and usage recorded', async () => {
     const res = await client('llm').embeddings.create({ model: 'text-embedding-3-small', input: ['a', 'bb', 'ccc'] });
     assert.equal(res.data.length, 3);
     const rec = (await exchanges('llm', 6)).find((x) => x.data['endpoint'] === 'embeddings');
-    assert.equal(rec?.data['embeddingInputs'], 3);
-    assert.equal((rec?.data['usage'] as { promptTokens: number }).promptTokens, res.usage.prompt_tokens);
+    assert.ok(rec);
+    assert.equal(rec.data['embeddingInputs'], 3);
+    assert.equal((rec.data['usage'] as { promptTokens: number }).promptTokens, res.usage.prompt_tokens);
   });
 
   test('Anthropic messages via fetch, streamed and not: input/output usage recorded', async () => {
@@ -276,15 +278,16 @@ describe('LLM connections through ward', () => {
     const recs = await exchanges('claude', 2);
     const p = recs.find((r) => r.data['stream'] === false);
     const s = recs.find((r) => r.data['stream'] === true);
-    assert.deepEqual(p?.data['usage'], {
+    assert.ok(p && s);
+    assert.deepEqual(p.data['usage'], {
       inputTokens: message.usage.input_tokens,
       outputTokens: message.usage.output_tokens,
     });
-    assert.equal(blobJson(p?.data['output']).text, message.content[0]?.text);
-    assert.equal(s?.data['endpoint'], 'messages');
-    assert.equal(s?.data['finishReason'], 'end_turn');
-    assert.equal(blobJson(s?.data['output']).text, text);
-    assert.equal((s?.data['usage'] as { inputTokens: number }).inputTokens, message.usage.input_tokens);
+    assert.equal(blobJson(p.data['output']).text, message.content[0]?.text);
+    assert.equal(s.data['endpoint'], 'messages');
+    assert.equal(s.data['finishReason'], 'end_turn');
+    assert.equal(blobJson(s.data['output']).text, text);
+    assert.equal((s.data['usage'] as { inputTokens: number }).inputTokens, message.usage.input_tokens);
   });
 
   test('requestsPerMinute: the SDK gets a RateLimitError with Retry-After; the denial is recorded', async () => {
