@@ -565,7 +565,9 @@ export class TunnelServer extends EventEmitter {
     const idle = agent.idle.shift();
     if (idle) return Promise.resolve(idle);
     agent.control.write(
-      create(GatewayMessageSchema, { msg: { case: 'wantStreams', value: { count: agent.waiting.length + 1 } } }),
+      // One more stream for this waiter: earlier waiters already asked for theirs, and the agent
+      // refills its idle pool by itself after each session starts.
+      create(GatewayMessageSchema, { msg: { case: 'wantStreams', value: { count: 1 } } }),
     );
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
