@@ -159,19 +159,19 @@ export function parseRecordFast(text: string): ParsedLine | undefined {
   const hash = token(text, ',"hash":', false);
   if (at < 0 || at !== text.length - 1 || text.charCodeAt(at) !== 0x7d) return undefined;
   // Every token is canonical JSON text already: hash the record from them as they stand.
-  const canonical = recordText({
-    connection: connection!,
-    data: text.slice(dataStart, dataEnd),
-    decision: decision!,
-    identity: identity!,
-    kind: kind!,
-    prev_hash: prevHash!,
-    rule: rule!,
-    seq: seqText,
-    session_id: session_id!,
-    source: source!,
-    ts: ts!,
-  });
+  const canonical = recordText(
+    connection!,
+    text.slice(dataStart, dataEnd),
+    decision!,
+    identity!,
+    kind!,
+    prevHash!,
+    rule!,
+    seqText,
+    session_id!,
+    source!,
+    ts!,
+  );
   const hashValue = hash!.slice(1, -1);
   return {
     t: 'record',

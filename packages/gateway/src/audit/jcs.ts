@@ -108,49 +108,61 @@ export interface ChainFields {
  * `dataJson` must already be canonical (`encodeJcs(data)`).
  */
 export function canonicalRecord(f: ChainFields, dataJson: string): string {
-  return recordText({
-    connection: str(f.connection),
-    data: dataJson,
-    decision: str(f.decision),
-    identity: str(f.identity),
-    kind: quote(f.kind),
-    prev_hash: quote(f.prev_hash),
-    rule: str(f.rule),
-    seq: String(f.seq),
-    session_id: str(f.session_id),
-    source: str(f.source),
-    ts: quote(f.ts),
-  });
+  return recordText(
+    str(f.connection),
+    dataJson,
+    str(f.decision),
+    str(f.identity),
+    quote(f.kind),
+    quote(f.prev_hash),
+    str(f.rule),
+    String(f.seq),
+    str(f.session_id),
+    str(f.source),
+    quote(f.ts),
+  );
 }
 
-/** Each field of a record as canonical JSON text. */
-export type RecordTexts = { [K in keyof ChainFields | 'data']: string };
-
-/** The one template of the canonical record encoding, from its fields' canonical JSON texts. */
-export function recordText(t: RecordTexts): string {
+/**
+ * The one template of the canonical record encoding, from each field's canonical JSON text,
+ * in key order. Positional: an options object per record cost ~5% of an append's CPU.
+ */
+export function recordText(
+  connection: string,
+  data: string,
+  decision: string,
+  identity: string,
+  kind: string,
+  prevHash: string,
+  rule: string,
+  seq: string,
+  sessionId: string,
+  source: string,
+  ts: string,
+): string {
   return (
     '{"connection":' +
-    t.connection +
+    connection +
     ',"data":' +
-    t.data +
+    data +
     ',"decision":' +
-    t.decision +
+    decision +
     ',"identity":' +
-    t.identity +
+    identity +
     ',"kind":' +
-    t.kind +
+    kind +
     ',"prev_hash":' +
-    t.prev_hash +
+    prevHash +
     ',"rule":' +
-    t.rule +
+    rule +
     ',"seq":' +
-    t.seq +
+    seq +
     ',"session_id":' +
-    t.session_id +
+    sessionId +
     ',"source":' +
-    t.source +
+    source +
     ',"ts":' +
-    t.ts +
+    ts +
     '}'
   );
 }
