@@ -16,6 +16,7 @@ export { type RunningGateway, startGateway } from './gateway.js';
 export type { GatewayConnection, GatewayOptions } from './gateway-options.js';
 export * from './http/index.js';
 export * from './identity/index.js';
+export * from './llm/index.js';
 export * from './postgres/index.js';
 export * from './recording/index.js';
 export * from './sessions/index.js';
