@@ -155,10 +155,21 @@ describe('ward demo', () => {
       const listed = await exec(process.execPath, [ward, 'sessions', 'list', '--json'], {
         env: { ...process.env, ...env },
       });
-      const sessions = JSON.parse(listed.stdout) as Array<{ connection: string }>;
+      const sessions = JSON.parse(listed.stdout) as Array<{ id: string; connection: string }>;
       assert.ok(sessions.some((s) => s.connection === 'demo-pg'));
       assert.ok(sessions.some((s) => s.connection === 'demo-openai'));
       assert.ok(sessions.some((s) => s.connection === 'demo-ssh'));
+      // The LLM connection records what the model call was, not just bytes.
+      const llmSession = (sessions as Array<{ id: string; connection: string }>).find(
+        (s) => s.connection === 'demo-openai',
+      );
+      const shown = await exec(process.execPath, [ward, 'sessions', 'show', llmSession?.id ?? '', '--json'], {
+        env: { ...process.env, ...env },
+      });
+      const { records } = JSON.parse(shown.stdout) as {
+        records: Array<{ kind: string; data: Record<string, unknown> }>;
+      };
+      assert.equal(records.find((r) => r.kind === 'http.exchange')?.data['model'], 'gpt-4o-mini');
 
       const exportPath = join(dataDir, 'audit.jsonl');
       await exec(process.execPath, [ward, 'audit', 'export', '--out', exportPath], { env: { ...process.env, ...env } });
