@@ -14,7 +14,7 @@ export interface ReplayOptions {
 function parseEvents(text: string): Array<[number, string, string]> {
   const lines = text.split('\n').filter((l) => l.length > 0);
   const header = JSON.parse(lines.shift() ?? 'null') as { version?: unknown } | null;
-  if (!header || header.version !== 2) {
+  if (header?.version !== 2) {
     throw new WardError('ERR_CLI_BAD_RECORDING', 'invalid_argument', 'the recording is not asciicast v2');
   }
   return lines.map((line, i) => {

@@ -99,7 +99,13 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
         store: { path: join(dataDir, 'ward.db'), durability: 'group' },
         agents: [{ name: DEMO_AGENT, keyHash: hashAgentKey(agentKey) }],
         connections: [
-          { name: DEMO_HTTP_CONNECTION, type: 'http', agent: DEMO_AGENT, llm: 'openai', description: 'OpenAI-compatible demo LLM' },
+          {
+            name: DEMO_HTTP_CONNECTION,
+            type: 'http',
+            agent: DEMO_AGENT,
+            llm: 'openai',
+            description: 'OpenAI-compatible demo LLM',
+          },
           {
             name: DEMO_PG_CONNECTION,
             type: 'postgres',
