@@ -1,11 +1,14 @@
 import { dirname, resolve } from 'node:path';
 import {
+  asArray,
+  asRecord,
   deepFreeze,
   durationField,
   enumField,
   formatHostPort,
   type HostPort,
   hostPortField,
+  isHostPort,
   isLoopback,
   loadConfigFile,
   nameField,
@@ -372,23 +375,6 @@ function checkUrl(url: string, i: number, add: AddIssue): void {
       ),
     );
   }
-}
-
-function asRecord(v: unknown): Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-}
-
-function asArray(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
-
-function isHostPort(v: unknown): v is HostPort {
-  return (
-    v !== null &&
-    typeof v === 'object' &&
-    typeof (v as HostPort).host === 'string' &&
-    typeof (v as HostPort).port === 'number'
-  );
 }
 
 /**

@@ -1,5 +1,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import {
+  asArray,
+  asRecord,
   byteSizeField,
   type ConfigProblem,
   closestMatch,
@@ -8,6 +10,7 @@ import {
   formatHostPort,
   type HostPort,
   hostPortField,
+  isHostPort,
   isLoopback,
   loadConfigFile,
   nameField,
@@ -415,23 +418,6 @@ function duplicates(
 
 function isConnectionType(v: string): v is ConnectionType {
   return (CONNECTION_TYPES as readonly string[]).includes(v);
-}
-
-function asRecord(v: unknown): Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-}
-
-function asArray(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
-
-function isHostPort(v: unknown): v is HostPort {
-  return (
-    v !== null &&
-    typeof v === 'object' &&
-    typeof (v as HostPort).host === 'string' &&
-    typeof (v as HostPort).port === 'number'
-  );
 }
 
 /** Finds credential-looking keys under `connections`, at any depth (invariant 1). */

@@ -21,4 +21,5 @@ export {
   parseConfigText,
 } from './load.js';
 export { problem } from './problem.js';
+export { asArray, asRecord, isHostPort } from './raw-value.js';
 export { parseByteSize, parseDuration } from './units.js';
