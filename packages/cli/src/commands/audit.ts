@@ -7,6 +7,18 @@ import type { Command } from 'commander';
 import { apiGet, resolveTarget } from '../api-client.js';
 import { print } from '../output.js';
 
+/**
+ * A gateway data dir's store, read-only: a tampered store can then be verified (not refused at
+ * open), and a running gateway is never given a second writer.
+ */
+function openDataDirStore(dataDir: string) {
+  return openStore({
+    path: join(dataDir, 'ward.db'),
+    signingKeyPath: join(dataDir, 'audit-signing-key.pem'),
+    readOnly: true,
+  });
+}
+
 export function registerAudit(program: Command): void {
   const audit = program.command('audit').description('Export and verify the tamper-evident audit log');
 
@@ -18,11 +30,7 @@ export function registerAudit(program: Command): void {
     .option('--gateway <url>', 'gateway URL (default: from the token cache or WARD_GATEWAY)')
     .action(async (opts: { out: string; dataDir?: string; gateway?: string }) => {
       if (opts.dataDir) {
-        const store = openStore({
-          path: join(opts.dataDir, 'ward.db'),
-          signingKeyPath: join(opts.dataDir, 'audit-signing-key.pem'),
-          readOnly: true,
-        });
+        const store = openDataDirStore(opts.dataDir);
         try {
           const { records } = await exportAuditLog(store, opts.out);
           print(`wrote ${records} records to ${opts.out}`);
@@ -53,11 +61,7 @@ export function registerAudit(program: Command): void {
     .action(async (file: string | undefined, opts: { publicKey?: string; dataDir?: string; json?: boolean }) => {
       let result: Awaited<ReturnType<typeof verifyAuditExport>>;
       if (opts.dataDir) {
-        const store = openStore({
-          path: join(opts.dataDir, 'ward.db'),
-          signingKeyPath: join(opts.dataDir, 'audit-signing-key.pem'),
-          readOnly: true,
-        });
+        const store = openDataDirStore(opts.dataDir);
         try {
           result = verifyStore(store);
         } finally {
