@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { type PgCluster, startPgCluster } from '@ward/agent/testing';
 import { startDemoUpstream } from '@ward/demo';
 import pg from 'pg';
-import { eventually, startStack, type WardStack } from './helpers/ward-stack.js';
+import { eventually, pgConnection, startStack, type WardStack } from './helpers/ward-stack.js';
 
 interface WithDb {
   db: { pragma(sql: string, options?: { simple: boolean }): unknown };
@@ -30,17 +30,7 @@ describe('audit store failure', () => {
         { name: 'llm', type: 'http', agent: 'e2e-agent' },
       ],
       agentConnections: [
-        {
-          type: 'postgres',
-          name: 'appdb',
-          host: '127.0.0.1',
-          port: cluster.port,
-          database: 'app',
-          user: 'app',
-          password: 'pw',
-          tls: { mode: 'disable' },
-          maxScramIterations: 100_000,
-        },
+        pgConnection(cluster, 'pw'),
         {
           type: 'http',
           name: 'llm',

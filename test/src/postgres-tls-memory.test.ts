@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { type PgCluster, startPgCluster } from '@ward/agent/testing';
 import { PgCodec } from '@ward/gateway';
-import { eventually, startStack, type WardStack } from './helpers/ward-stack.js';
+import { eventually, pgConnection, startStack, type WardStack } from './helpers/ward-stack.js';
 
 const exec = promisify(execFile);
 
@@ -87,19 +87,7 @@ describe('Postgres listener: TLS and bounded memory', () => {
       postgres: true,
       postgresTls: { cert: readFileSync(join(dir, 'pg.crt')), key: readFileSync(join(dir, 'pg.key')) },
       gatewayConnections: [{ name: 'appdb', type: 'postgres', agent: 'e2e-agent' }],
-      agentConnections: [
-        {
-          type: 'postgres',
-          name: 'appdb',
-          host: '127.0.0.1',
-          port: cluster.port,
-          database: 'app',
-          user: 'app',
-          password: 'pw',
-          tls: { mode: 'disable' },
-          maxScramIterations: 100_000,
-        },
-      ],
+      agentConnections: [pgConnection(cluster, 'pw')],
     });
     port = stack.gateway.postgresPort ?? 0;
   });

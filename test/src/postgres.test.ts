@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { type PgCluster, startPgCluster } from '@ward/agent/testing';
 import { PgCodec } from '@ward/gateway';
 import pg from 'pg';
-import { eventually, startStack, type WardStack } from './helpers/ward-stack.js';
+import { eventually, pgConnection, startStack, type WardStack } from './helpers/ward-stack.js';
 
 const DB_PASSWORD = 'db-password-only-the-agent-knows';
 const root = process.env['WARD_REPO_ROOT'] ?? new URL('../..', import.meta.url).pathname;
@@ -79,19 +79,7 @@ describe('Postgres through gateway and agent', () => {
         { name: 'appdb', type: 'postgres', agent: 'e2e-agent' },
         { name: 'llm', type: 'http', agent: 'e2e-agent' },
       ],
-      agentConnections: [
-        {
-          type: 'postgres',
-          name: 'appdb',
-          host: '127.0.0.1',
-          port: cluster.port,
-          database: 'app',
-          user: 'app',
-          password: DB_PASSWORD,
-          tls: { mode: 'disable' },
-          maxScramIterations: 100_000,
-        },
-      ],
+      agentConnections: [pgConnection(cluster, DB_PASSWORD)],
     });
     port = stack.gateway.postgresPort ?? 0;
     assert.ok(port > 0);

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AgentConnection, type RunningAgent, startAgent } from '@ward/agent';
+import type { PgCluster } from '@ward/agent/testing';
 import { type GatewayConnection, type RunningGateway, startGateway } from '@ward/gateway';
 import { generateAgentKey, hashAgentKey } from '@ward/protocol';
 import pino from 'pino';
@@ -26,6 +27,21 @@ export interface StackOptions {
   postgresTls?: { cert: Buffer; key: Buffer };
   sessionWindowBytes?: number;
   maxRequestBodyBytes?: number;
+}
+
+/** The agent's side of a Postgres connection `name` to a test cluster's `app` database. */
+export function pgConnection(cluster: PgCluster, password: string, name = 'appdb'): AgentConnection {
+  return {
+    type: 'postgres',
+    name,
+    host: '127.0.0.1',
+    port: cluster.port,
+    database: 'app',
+    user: 'app',
+    password,
+    tls: { mode: 'disable' },
+    maxScramIterations: 100_000,
+  };
 }
 
 /**
