@@ -14,6 +14,7 @@
  *   node bench/dist/http.js [--seconds 10] [--rate 200] [--rate-seconds 10] [--ttft 300] [--profile DIR]
  *     [--idle-streams 4]   (the agent's idleStreams: tunnel streams kept open for new sessions)
  *     [--paths direct,portkey,ward]   (a subset, for quick runs; "added" needs direct)
+ *     [--store FILE]   (the audit store's path; e.g. /dev/shm/… to see ward without the disk: diagnostic)
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -65,7 +66,9 @@ async function main(): Promise<void> {
     const slow = await startUpstream(60, children);
     const portkeyPort = await startPortkey(children, dir);
     const portkeyPid = children.at(-1)?.pid ?? 0;
-    const ward = await startWard(dir, fast, slow, children, profileDir, 'ward.db', Number(arg('idle-streams', '4')));
+    // --store FILE puts the audit store elsewhere, e.g. on tmpfs (diagnostic: not durable).
+    const storePath = arg('store', 'ward.db');
+    const ward = await startWard(dir, fast, slow, children, profileDir, storePath, Number(arg('idle-streams', '4')));
     // The processes whose CPU time each path's max-rate run is charged with (besides the upstream).
     const cpuOf: Record<string, Record<string, number>> = {
       direct: { upstream: fastPid },
