@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   CLIENT_CREDENTIAL_HEADERS,
   create,
   forwardableHeaders,
+  type SessionChannel,
   SessionFrameSchema,
   toWardError,
   unexpectedFrame,
@@ -17,6 +17,7 @@ import { identityLabel, type Recorder } from '../recording/index.js';
 import type { TunnelServer } from '../tunnel/index.js';
 import { BodyCapture } from './body-capture.js';
 import type { ExchangeInfo, HttpExchangeHooks } from './exchange-hooks.js';
+import { HttpSession, OpenFailure, reusableSession } from './http-session.js';
 import { sendJsonError } from './json-error.js';
 import { ResponseRelay } from './response-relay.js';
 
@@ -25,6 +26,8 @@ export const HTTP_PROXY_DEFAULTS = Object.freeze({
   maxResponseBodyBytes: 64 * 1024 * 1024,
   maxSseEventBytes: 1024 * 1024,
   maxAssembledChars: 256 * 1024,
+  /** How long a client connection's idle session stays open for its next request. */
+  sessionIdleMs: 30_000,
 });
 
 export interface HttpProxyContext {
@@ -41,6 +44,8 @@ export interface HttpProxyContext {
   hooks?: HttpExchangeHooks | undefined;
   /** Shared by all exchanges of a gateway; needed when a connection sets rate limits. */
   rateLimiter?: RateLimiter | undefined;
+  /** How long a client connection's idle session waits for its next request (default 30 s). */
+  sessionIdleMs?: number | undefined;
 }
 
 /** Limits of one HTTP connection (`connections[].limits`). */
@@ -62,6 +67,24 @@ export interface HttpExchangeTarget {
 
 const bodyFrame = (data: Uint8Array, end = false) =>
   create(SessionFrameSchema, { frame: { case: 'body', value: { data, end } } });
+
+/**
+ * Sends a whole body: the last frame carries the end flag, so a body up to one frame is one
+ * frame. Counted against the session's credit like any data (a reused session may have less
+ * than a full window).
+ */
+export function sendBody(channel: SessionChannel, payload: Uint8Array): void {
+  if (payload.byteLength === 0) {
+    channel.send(bodyFrame(payload, true));
+    return;
+  }
+  const last = payload.byteOffset + payload.byteLength;
+  channel
+    .sendData(payload, (chunk) =>
+      bodyFrame(chunk, chunk.buffer === payload.buffer && chunk.byteOffset + chunk.byteLength === last),
+    )
+    .catch(() => {});
+}
 
 /** Upstream failures are the upstream's fault (502/504); an absent agent is ours (503). */
 function httpStatusFor(err: WardError): number {
@@ -89,7 +112,8 @@ const hasRateLimits = (l: ConnectionLimits | undefined): l is ConnectionLimits =
 
 /**
  * Carries one HTTP exchange through the tunnel: the caller is already authenticated. Rate
- * limits are checked first; the session is recorded before the first byte leaves; the request
+ * limits are checked first; the exchange runs in its client connection's session (see
+ * HttpSession), recorded before the session's first byte leaves; the request
  * goes to the agent (which adds the upstream's key), whole and through the `requestBody` hook
  * for LLM connections, streamed otherwise; the response streams back chunk by chunk (see
  * ResponseRelay). The exchange record holds model, usage, latency, time to first byte and the
@@ -164,13 +188,13 @@ export async function proxyHttpExchange(
     }
   }
 
-  const sessionId = `ses_${randomUUID()}`;
+  const socket = req.socket;
   const clientGone = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) clientGone.abort();
   });
   const exchange: ExchangeInfo = {
-    sessionId,
+    sessionId: '',
     connection: target.connection,
     identity: target.identity,
     source: target.source,
@@ -191,43 +215,49 @@ export async function proxyHttpExchange(
     maxAssembledChars: HTTP_PROXY_DEFAULTS.maxAssembledChars,
   });
   let error: WardError | undefined;
-  let sessionRecorded = false;
+  /** Set once a session start is recorded: the exchange is then recorded in it. */
+  let sessionId: string | undefined;
+  let session = reusableSession(socket, target.connection, target.identity);
+  /** The exchange ended cleanly (response end frame, request body sent whole): the session may carry the next. */
+  let reusable = false;
   try {
-    // The agent readies its side while the session start is made durable; no client byte
-    // leaves before both are done (invariant 3).
-    const opening = ctx.tunnel.openSession(
-      {
-        sessionId,
-        connection: target.connection,
-        identity: target.identity.subject,
-        target: { case: 'http', value: {} },
-      },
-      clientGone.signal,
-    );
-    // Handled below, after the session start is durable; until then a rejection must not count as unhandled.
-    opening.catch(() => {});
-    try {
-      await ctx.recorder.sessionStarted({
-        id: sessionId,
-        connection: target.connection,
-        protocol: 'http',
-        identity: target.identity,
-        source: target.source,
-      });
-      sessionRecorded = true;
-    } catch (err) {
-      opening.then(
-        ({ channel }) => channel.close(toWardError(err)),
-        () => {},
-      );
-      throw err;
+    if (session) session.take();
+    else {
+      try {
+        session = await HttpSession.open(
+          {
+            tunnel: ctx.tunnel,
+            recorder: ctx.recorder,
+            idleMs: ctx.sessionIdleMs ?? HTTP_PROXY_DEFAULTS.sessionIdleMs,
+          },
+          target,
+          clientGone.signal,
+        );
+      } catch (err) {
+        if (!(err instanceof OpenFailure)) throw err;
+        sessionId = err.sessionId;
+        throw err.error;
+      }
     }
-    const { channel } = await opening;
-    clientGone.signal.addEventListener('abort', () =>
-      channel.close(new WardError('ERR_CLIENT_GONE', 'unavailable', 'the client closed the connection')),
-    );
-    const closed = new Promise<WardError | undefined>((resolve) => channel.onClose(resolve));
+    sessionId = session.id;
+    exchange.sessionId = session.id;
+    const channel = session.channel;
+    const onGone = () =>
+      channel.close(new WardError('ERR_CLIENT_GONE', 'unavailable', 'the client closed the connection'));
+    if (clientGone.signal.aborted) onGone();
+    clientGone.signal.addEventListener('abort', onGone, { once: true });
     let finished: Promise<void> | undefined;
+    let responseEnded = false;
+    let requestEnded = false;
+    let endSeen: () => void = () => {};
+    let stopWatching: () => void = () => {};
+    const done = new Promise<WardError | undefined>((resolve) => {
+      endSeen = () => resolve(undefined);
+      const onClosed = () => resolve(channel.closeReason);
+      if (channel.closed) onClosed();
+      channel.signal.addEventListener('abort', onClosed, { once: true });
+      stopWatching = () => channel.signal.removeEventListener('abort', onClosed);
+    });
     channel.onFrame((frame) => {
       try {
         switch (frame.frame.case) {
@@ -238,8 +268,9 @@ export async function proxyHttpExchange(
             const { data, end } = frame.frame.value;
             if (data.byteLength > 0) relay.data(data, (n) => channel.delivered(n));
             if (end) {
+              responseEnded = true;
               finished = relay.end();
-              finished.catch((err) => channel.close(toWardError(err)));
+              finished.then(endSeen, (err) => channel.close(toWardError(err)));
             }
             return;
           }
@@ -265,13 +296,8 @@ export async function proxyHttpExchange(
       if (length) length.value = String(out.byteLength);
       requestBody.add(out);
       channel.send(headFrame(method, target.path, headers));
-      // A fresh session has a full credit window, so a body up to one frame goes out as one
-      // frame with its end flag.
-      if (out.byteLength <= channel.maxFrameBytes) channel.send(bodyFrame(out, true));
-      else {
-        channel.sendData(out, (chunk) => bodyFrame(chunk)).catch(() => {});
-        channel.send(bodyFrame(new Uint8Array(0), true));
-      }
+      sendBody(channel, out);
+      requestEnded = true;
     } else {
       channel.send(headFrame(method, target.path, headers));
       channel.pipeFrom(
@@ -282,10 +308,16 @@ export async function proxyHttpExchange(
           if (requestBody.total > ctx.maxRequestBodyBytes) throw tooLarge(ctx.maxRequestBodyBytes);
         },
       );
-      req.on('end', () => channel.send(bodyFrame(new Uint8Array(0), true)));
+      req.on('end', () => {
+        channel.send(bodyFrame(new Uint8Array(0), true));
+        requestEnded = true;
+      });
     }
-    error = await closed;
+    error = await done;
+    stopWatching();
+    clientGone.signal.removeEventListener('abort', onGone);
     if (!error && finished) await finished;
+    reusable = !error && responseEnded && requestEnded && !channel.closed;
   } catch (err) {
     error = toWardError(err);
   }
@@ -300,9 +332,10 @@ export async function proxyHttpExchange(
 
   const result = relay.llmResult();
   if (admission?.ok) admission.charge(chargedTokens(result?.usage));
-  if (!sessionRecorded) return;
+  if (sessionId === undefined) return;
   const responseBody = relay.capture;
-  await ctx.recorder.record(sessionId, 'http.exchange', {
+  // Issued before the session's end, so the log reads start, exchanges, end.
+  const recorded = ctx.recorder.record(sessionId, 'http.exchange', {
     identity: target.identity,
     source: target.source,
     connection: target.connection,
@@ -324,7 +357,9 @@ export async function proxyHttpExchange(
       ...(error ? { errorCode: error.code } : {}),
     },
   });
-  await ctx.recorder.sessionEnded(sessionId, { status: error ? 'error' : 'ok', error });
+  if (session) session.release(socket, { error, reusable });
+  else ctx.recorder.sessionEnded(sessionId, { status: 'error', error }).catch(() => {});
+  await recorded;
 }
 
 /**
