@@ -170,12 +170,14 @@ export function serveHttpSession(
           return;
         }
         const { data, end } = frame.frame.value;
-        if (data.byteLength > 0) channel.deliverTo(request, data);
         if (end) {
-          request.end();
+          // The last frame: its bytes and the end in one write (with the head, for a one-frame body).
+          const n = data.byteLength;
+          if (n > 0) request.end(data, () => channel.delivered(n));
+          else request.end();
           bodyEnded = true;
           finishIfDone();
-        }
+        } else if (data.byteLength > 0) channel.deliverTo(request, data);
         return;
       }
       default:
