@@ -292,3 +292,105 @@ describe('HTTP sessions with an agent that serves one exchange per session (olde
     agent.destroy();
   });
 });
+
+describe('HTTP request sent right behind the session start', () => {
+  let gateway: RunningGateway;
+  let client: TunnelClient;
+  let upstream: Awaited<ReturnType<typeof startUpstream>>;
+  let dataDir: string;
+  let token: string;
+  /** While true the agent refuses new sessions, after reading what the gateway sent. */
+  let refusing = true;
+  /** Frames each refused session received before the refusal. */
+  const seenBeforeRefusal: string[][] = [];
+
+  before(async () => {
+    upstream = await startUpstream();
+    dataDir = mkdtempSync(join(tmpdir(), 'ward-e2e-'));
+    const key = generateAgentKey();
+    gateway = await startGateway({
+      dataDir,
+      listen: { http: '127.0.0.1:0', tunnel: '127.0.0.1:0' },
+      tunnel: { insecure: true },
+      store: { path: join(dataDir, 'ward.db'), durability: 'group' },
+      agents: [{ name: 'picky-agent', keyHash: hashAgentKey(key) }],
+      connections: [{ name: 'llm', type: 'http', agent: 'picky-agent', llm: 'openai' }],
+      logger: pino({ level: 'silent' }),
+    });
+    client = new TunnelClient({
+      address: `127.0.0.1:${gateway.tunnelPort}`,
+      insecure: true,
+      key,
+      connections: [{ name: 'llm', type: 'http' }],
+      onSession: (start, channel) => {
+        if (!refusing) {
+          const http = start.target.case === 'http' ? start.target.value : {};
+          serveHttpSession(channel, { name: 'llm', url: upstream.url, timeoutMs: 10_000 }, http);
+          return;
+        }
+        // Not ready yet: whatever arrives now was sent behind the start. Refuse once the
+        // request's body has ended (or after 5 s, which the assertion below then catches).
+        const seen: string[] = [];
+        seenBeforeRefusal.push(seen);
+        const refuse = () =>
+          channel.close(new WardError('ERR_AGENT_REFUSED_SESSION', 'unavailable', 'this agent says no'));
+        const timer = setTimeout(refuse, 5_000);
+        channel.onFrame((frame) => {
+          seen.push(frame.frame.case ?? '');
+          if (frame.frame.case === 'body' && frame.frame.value.end) {
+            clearTimeout(timer);
+            refuse();
+          }
+        });
+      },
+    });
+    const online = new Promise((resolve) => client.once('online', resolve));
+    client.start();
+    await online;
+    token = await gateway.tokens.issue({ subject: 'bob', roles: ['user'], ttlSeconds: 600 });
+  });
+
+  after(async () => {
+    await client?.stop();
+    await gateway?.stop();
+    await upstream?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('the agent refusing after the request was sent: a clean 503 JSON error; the next session is unaffected', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const refused = await post(gateway.httpUrl, '/c/llm/v1/chat/completions', token, agent);
+    assert.equal(refused.status, 503);
+    assert.equal((JSON.parse(refused.body) as { error: { code: string } }).error.code, 'ERR_AGENT_REFUSED_SESSION');
+    assert.deepEqual(seenBeforeRefusal[0], ['httpRequestHead', 'body'], 'head and body came before ready');
+
+    refusing = false;
+    const ok = await post(gateway.httpUrl, '/c/llm/v1/chat/completions', token, agent);
+    assert.equal(ok.status, 200);
+    assert.equal(ok.port, refused.port, 'the client connection survived the refusal');
+    await gateway.store.audit.flush();
+    const [a, b] = gateway.store.audit.listRecords({ kind: 'http.exchange', limit: 10 });
+    assert.equal(a?.data['errorCode'], 'ERR_AGENT_REFUSED_SESSION');
+    assert.equal(b?.data['status'], 200);
+    assert.equal(b?.data['errorCode'], undefined);
+    assert.notEqual(a?.sessionId, b?.sessionId);
+    assert.equal(gateway.store.sessions.get(a?.sessionId ?? '')?.status, 'error');
+    agent.destroy();
+  });
+
+  test('many refused sessions leave nothing open behind them', async () => {
+    refusing = true;
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, () => post(gateway.httpUrl, '/c/llm/v1/chat/completions', token, false)),
+    );
+    assert.ok(answers.every((a) => a.status === 503));
+    assert.ok(seenBeforeRefusal.slice(1).every((seen) => seen.join() === 'httpRequestHead,body'));
+    await eventually(() => gateway.tunnel.sessionCount === 0, 10_000, 'every tunnel session to close');
+    await eventually(() => client.activeSessions === 0, 10_000, "the agent's sessions to close");
+    await gateway.store.audit.flush();
+    assert.deepEqual(
+      gateway.store.sessions.list({ activeOnly: true, limit: 1000 }).map((s) => s.id),
+      [],
+    );
+  });
+});

@@ -258,6 +258,43 @@ export async function proxyHttpExchange(
       channel.signal.addEventListener('abort', onClosed, { once: true });
       stopWatching = () => channel.signal.removeEventListener('abort', onClosed);
     });
+    const headers = forwardableHeaders(req.headers, CLIENT_CREDENTIAL_HEADERS);
+    if (buffered) {
+      let out = body ?? Buffer.alloc(0);
+      if (hooks.requestBody) out = await hooks.requestBody(out, exchange);
+      if (llm !== 'none') {
+        // ward inspects the answer, so it asks for it uncompressed.
+        const at = headers.findIndex((h) => h.name === 'accept-encoding');
+        if (at >= 0) headers.splice(at, 1);
+        headers.push({ name: 'accept-encoding', value: 'identity' });
+      }
+      const length = headers.find((h) => h.name === 'content-length');
+      if (length) length.value = String(out.byteLength);
+      requestBody.add(out);
+      channel.send(headFrame(method, target.path, headers));
+      sendBody(channel, out);
+      requestEnded = true;
+    } else {
+      // A streamed body waits for the agent's ready: a refusal then ends nothing but the session,
+      // and the client, whose body is still arriving, gets the error as JSON.
+      await session.ready;
+      channel.send(headFrame(method, target.path, headers));
+      channel.pipeFrom(
+        req,
+        (chunk) => bodyFrame(chunk),
+        (chunk) => {
+          requestBody.add(chunk);
+          if (requestBody.total > ctx.maxRequestBodyBytes) throw tooLarge(ctx.maxRequestBodyBytes);
+        },
+      );
+      req.on('end', () => {
+        channel.send(bodyFrame(new Uint8Array(0), true));
+        requestEnded = true;
+      });
+    }
+    // A new session's request went right behind its start; its answer is read once the
+    // agent's ready came (a refusal closes the channel: the client gets the error as JSON).
+    await session.ready;
     channel.onFrame((frame) => {
       try {
         switch (frame.frame.case) {
@@ -282,37 +319,6 @@ export async function proxyHttpExchange(
       }
     });
 
-    const headers = forwardableHeaders(req.headers, CLIENT_CREDENTIAL_HEADERS);
-    if (buffered) {
-      let out = body ?? Buffer.alloc(0);
-      if (hooks.requestBody) out = await hooks.requestBody(out, exchange);
-      if (llm !== 'none') {
-        // ward inspects the answer, so it asks for it uncompressed.
-        const at = headers.findIndex((h) => h.name === 'accept-encoding');
-        if (at >= 0) headers.splice(at, 1);
-        headers.push({ name: 'accept-encoding', value: 'identity' });
-      }
-      const length = headers.find((h) => h.name === 'content-length');
-      if (length) length.value = String(out.byteLength);
-      requestBody.add(out);
-      channel.send(headFrame(method, target.path, headers));
-      sendBody(channel, out);
-      requestEnded = true;
-    } else {
-      channel.send(headFrame(method, target.path, headers));
-      channel.pipeFrom(
-        req,
-        (chunk) => bodyFrame(chunk),
-        (chunk) => {
-          requestBody.add(chunk);
-          if (requestBody.total > ctx.maxRequestBodyBytes) throw tooLarge(ctx.maxRequestBodyBytes);
-        },
-      );
-      req.on('end', () => {
-        channel.send(bodyFrame(new Uint8Array(0), true));
-        requestEnded = true;
-      });
-    }
     error = await done;
     stopWatching();
     clientGone.signal.removeEventListener('abort', onGone);

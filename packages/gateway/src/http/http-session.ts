@@ -23,7 +23,14 @@ export class HttpSession {
   readonly channel: SessionChannel;
   readonly connection: string;
   readonly identityKey: string;
-  readonly keepAlive: boolean;
+  /** Set when the agent's ready arrives: it serves several exchanges (see HttpReady.keep_alive). */
+  keepAlive = false;
+  /**
+   * Settles with the agent's ready. A new session's first request goes right behind the start
+   * (not waiting a round trip); its response frames are read once this resolved. Rejects when
+   * the agent refuses the session or does not answer in time (the channel is then closed).
+   */
+  readonly ready: Promise<void>;
   busy = true;
   exchanges = 0;
   readonly #recorder: Recorder;
@@ -38,7 +45,7 @@ export class HttpSession {
   private constructor(
     id: string,
     channel: SessionChannel,
-    keepAlive: boolean,
+    ready: Promise<boolean>,
     target: { connection: string; identity: Identity },
     recorder: Recorder,
     idleMs: number,
@@ -47,7 +54,9 @@ export class HttpSession {
     this.channel = channel;
     this.connection = target.connection;
     this.identityKey = identityLabel(target.identity) ?? '';
-    this.keepAlive = keepAlive;
+    this.ready = ready.then((keepAlive) => {
+      this.keepAlive = keepAlive;
+    });
     this.#recorder = recorder;
     this.#idleMs = idleMs;
     // Closed while idle (agent gone, audit store failed, gateway stopping): nothing else notices.
@@ -57,11 +66,12 @@ export class HttpSession {
   }
 
   /**
-   * Opens a session for `target` on behalf of a client socket. The agent readies its side
-   * while the session start is made durable; resolves once both are done, so no client byte
-   * leaves before the session is recorded (invariant 3). Rejects with an OpenFailure: the
-   * tunnel's or the store's error, and the session id when its start was recorded (the caller
-   * records the failed exchange and the session's end).
+   * Opens a session for `target` on behalf of a client socket. The start frame goes to the
+   * agent while the session start is made durable; resolves once both are done, so no client
+   * byte leaves before the session is recorded (invariant 3), without waiting for the agent's
+   * ready (see `ready`). Rejects with an OpenFailure: the tunnel's or the store's error, and the
+   * session id when its start was recorded (the caller records the failed exchange and the
+   * session's end).
    */
   static async open(
     ctx: { tunnel: TunnelServer; recorder: Recorder; idleMs: number },
@@ -69,7 +79,7 @@ export class HttpSession {
     signal: AbortSignal,
   ): Promise<HttpSession> {
     const id = `ses_${randomUUID()}`;
-    const opening = ctx.tunnel.openSession(
+    const starting = ctx.tunnel.startSession(
       {
         sessionId: id,
         connection: target.connection,
@@ -79,7 +89,10 @@ export class HttpSession {
       signal,
     );
     // Handled below, after the session start is durable; until then a rejection must not count as unhandled.
-    opening.catch(() => {});
+    starting.then(
+      ({ ready }) => ready.catch(() => {}),
+      () => {},
+    );
     try {
       await ctx.recorder.sessionStarted({
         id,
@@ -90,21 +103,22 @@ export class HttpSession {
       });
     } catch (err) {
       const error = toWardError(err);
-      opening.then(
+      starting.then(
         ({ channel }) => channel.close(error),
         () => {},
       );
       throw new OpenFailure(error, undefined);
     }
-    let opened: Awaited<typeof opening>;
+    let started: Awaited<typeof starting>;
     try {
-      opened = await opening;
+      started = await starting;
     } catch (err) {
       throw new OpenFailure(toWardError(err), id);
     }
-    const { channel, ready } = opened;
-    const keepAlive = ready.detail.case === 'http' && ready.detail.value.keepAlive;
-    return new HttpSession(id, channel, keepAlive, target, ctx.recorder, ctx.idleMs);
+    const keepAlive = started.ready.then((r) => r.detail.case === 'http' && r.detail.value.keepAlive);
+    const session = new HttpSession(id, started.channel, keepAlive, target, ctx.recorder, ctx.idleMs);
+    session.ready.catch(() => {}); // the exchange awaits it; a refusal must not count as unhandled here
+    return session;
   }
 
   /** Whether the next request on the socket may use this session. */
