@@ -189,9 +189,17 @@ export async function proxyHttpExchange(
   }
 
   const socket = req.socket;
-  const clientGone = new AbortController();
+  // The client leaving before its answer is whole ends the session (an abort before the session
+  // is open cancels the opening). No AbortController unless a session is opened: this runs per
+  // exchange.
+  let opening: AbortController | undefined;
+  let running: SessionChannel | undefined;
+  let gone = false;
   res.on('close', () => {
-    if (!res.writableFinished) clientGone.abort();
+    if (res.writableFinished) return;
+    gone = true;
+    opening?.abort();
+    running?.close(new WardError('ERR_CLIENT_GONE', 'unavailable', 'the client closed the connection'));
   });
   const exchange: ExchangeInfo = {
     sessionId: '',
@@ -231,7 +239,7 @@ export async function proxyHttpExchange(
             idleMs: ctx.sessionIdleMs ?? HTTP_PROXY_DEFAULTS.sessionIdleMs,
           },
           target,
-          clientGone.signal,
+          (opening = new AbortController()).signal,
         );
       } catch (err) {
         if (!(err instanceof OpenFailure)) throw err;
@@ -242,21 +250,16 @@ export async function proxyHttpExchange(
     sessionId = session.id;
     exchange.sessionId = session.id;
     const channel = session.channel;
-    const onGone = () =>
-      channel.close(new WardError('ERR_CLIENT_GONE', 'unavailable', 'the client closed the connection'));
-    if (clientGone.signal.aborted) onGone();
-    clientGone.signal.addEventListener('abort', onGone, { once: true });
+    running = channel;
+    if (gone) channel.close(new WardError('ERR_CLIENT_GONE', 'unavailable', 'the client closed the connection'));
     let finished: Promise<void> | undefined;
     let responseEnded = false;
     let requestEnded = false;
     let endSeen: () => void = () => {};
-    let stopWatching: () => void = () => {};
+    const open = session;
     const done = new Promise<WardError | undefined>((resolve) => {
       endSeen = () => resolve(undefined);
-      const onClosed = () => resolve(channel.closeReason);
-      if (channel.closed) onClosed();
-      channel.signal.addEventListener('abort', onClosed, { once: true });
-      stopWatching = () => channel.signal.removeEventListener('abort', onClosed);
+      open.watchClose(resolve);
     });
     const headers = forwardableHeaders(req.headers, CLIENT_CREDENTIAL_HEADERS);
     if (buffered) {
@@ -320,8 +323,7 @@ export async function proxyHttpExchange(
     });
 
     error = await done;
-    stopWatching();
-    clientGone.signal.removeEventListener('abort', onGone);
+    running = undefined;
     if (!error && finished) await finished;
     reusable = !error && responseEnded && requestEnded && !channel.closed;
   } catch (err) {

@@ -36,6 +36,8 @@ export class HttpSession {
   readonly #recorder: Recorder;
   readonly #idleMs: number;
   #socket: Socket | undefined;
+  /** The running exchange's close callback (one listener per session, not one per exchange). */
+  #onExchangeClose: ((reason: WardError | undefined) => void) | undefined;
   readonly #onSocketClose = () => this.end();
   #idleTimer: NodeJS.Timeout | undefined;
   #ended = false;
@@ -62,6 +64,7 @@ export class HttpSession {
     // Closed while idle (agent gone, audit store failed, gateway stopping): nothing else notices.
     channel.onClose((reason) => {
       if (!this.busy) this.end(reason);
+      else this.#onExchangeClose?.(reason);
     });
   }
 
@@ -132,6 +135,15 @@ export class HttpSession {
     );
   }
 
+  /**
+   * Calls `listener` if the channel closes during the current exchange (at once when it is
+   * already closed). Cleared by `release`.
+   */
+  watchClose(listener: (reason: WardError | undefined) => void): void {
+    if (this.channel.closed) listener(this.channel.closeReason);
+    else this.#onExchangeClose = listener;
+  }
+
   /** Takes the session for one exchange. */
   take(): void {
     this.busy = true;
@@ -147,6 +159,7 @@ export class HttpSession {
   release(socket: Socket, outcome: { error: WardError | undefined; reusable: boolean }): void {
     this.exchanges++;
     this.busy = false;
+    this.#onExchangeClose = undefined;
     if (outcome.error) this.#error = outcome.error;
     const holder = sockets.get(socket);
     if (
