@@ -231,6 +231,7 @@ export async function proxyHttpExchange(
   try {
     if (session) session.take();
     else {
+      opening = new AbortController();
       try {
         session = await HttpSession.open(
           {
@@ -239,7 +240,7 @@ export async function proxyHttpExchange(
             idleMs: ctx.sessionIdleMs ?? HTTP_PROXY_DEFAULTS.sessionIdleMs,
           },
           target,
-          (opening = new AbortController()).signal,
+          opening.signal,
         );
       } catch (err) {
         if (!(err instanceof OpenFailure)) throw err;
