@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { serveHttpSession, TunnelClient } from '@ward/agent';
 import { type RunningGateway, startGateway } from '@ward/gateway';
-import { generateAgentKey, hashAgentKey, WardError } from '@ward/protocol';
+import { create, generateAgentKey, hashAgentKey, SessionFrameSchema, WardError } from '@ward/protocol';
 import pino from 'pino';
 import { eventually, startStack, type WardStack } from './helpers/ward-stack.js';
 
@@ -392,5 +392,57 @@ describe('HTTP request sent right behind the session start', () => {
       gateway.store.sessions.list({ activeOnly: true, limit: 1000 }).map((s) => s.id),
       [],
     );
+  });
+});
+
+describe('an agent of this version, for a gateway that does not ask for keep-alive (older gateway)', () => {
+  let stack: WardStack;
+  let upstream: Awaited<ReturnType<typeof startUpstream>>;
+
+  before(async () => {
+    upstream = await startUpstream();
+    stack = await startStack({
+      gatewayConnections: [{ name: 'plain', type: 'http', agent: 'e2e-agent' }],
+      agentConnections: [{ type: 'http', name: 'plain', url: upstream.url, timeoutMs: 10_000 }],
+    });
+  });
+
+  after(async () => {
+    await stack?.stop();
+    await upstream?.close();
+  });
+
+  test('answers ready without keepAlive and closes the session after the one response, as before', async () => {
+    // What an older gateway sends: HttpStart without keep_alive, then one exchange.
+    const { channel, ready } = await stack.gateway.tunnel.openSession({
+      connection: 'plain',
+      identity: 'bob',
+      target: { case: 'http', value: {} },
+    });
+    assert.equal(ready.detail.case, 'http');
+    assert.equal(ready.detail.case === 'http' && ready.detail.value.keepAlive, false);
+    const frames: string[] = [];
+    const closed = new Promise<WardError | undefined>((resolve) => channel.onClose(resolve));
+    channel.onFrame((frame) => {
+      frames.push(frame.frame.case === 'body' && frame.frame.value.end ? 'body(end)' : (frame.frame.case ?? ''));
+      if (frame.frame.case === 'body') channel.delivered(frame.frame.value.data.byteLength);
+    });
+    channel.send(
+      create(SessionFrameSchema, {
+        frame: {
+          case: 'httpRequestHead',
+          value: {
+            method: 'POST',
+            path: '/v1/chat/completions',
+            headers: [{ name: 'content-type', value: 'application/json' }],
+          },
+        },
+      }),
+    );
+    await channel.sendData(Buffer.from(BODY), (data) =>
+      create(SessionFrameSchema, { frame: { case: 'body', value: { data, end: true } } }),
+    );
+    assert.equal(await closed, undefined, 'a normal close');
+    assert.deepEqual(frames, ['httpResponseHead', 'body(end)']);
   });
 });
