@@ -237,8 +237,6 @@ class SshClientConnection {
         'invalid_argument',
         `"${target.connection}" is a ${type} connection, not ssh`,
       );
-    } else if (!identity.roles.some((r) => r === 'admin' || r === 'user')) {
-      error = new WardError('ERR_ACCESS_DENIED', 'permission_denied', `${identity.subject} may not open sessions`);
     } else if (!this.#ctx.recorder.healthy) {
       error = new WardError(
         'ERR_AUDIT_UNAVAILABLE',
@@ -253,11 +251,31 @@ class SshClientConnection {
           source: this.#source,
           connection: target?.connection,
           decision: 'deny',
-          rule: error?.code === 'ERR_ACCESS_DENIED' ? 'role' : 'ssh.target',
+          rule: 'ssh.target',
           data: { code: error?.code ?? 'ERR_SSH_BAD_USERNAME', protocol: 'ssh' },
         })
         .catch((err) => this.#ctx.logger.error({ err }, 'could not record an ssh refusal'));
       this.#disconnect(error ?? new WardError('ERR_SSH_BAD_USERNAME', 'invalid_argument', 'bad user name'));
+      return;
+    }
+    const { access } = this.#ctx;
+    if (
+      !access.decide(identity, target.connection, 'connect').allow &&
+      !access.decide(identity, target.connection, 'exec').allow
+    ) {
+      // Records the refusal and names the reason; the client sees it as the disconnect text.
+      access
+        .authorize({
+          identity,
+          connection: target.connection,
+          action: 'connect',
+          source: this.#source,
+          protocol: 'ssh',
+        })
+        .then(
+          () => this.#disconnect(new WardError('ERR_ACCESS_NO_GRANT', 'permission_denied', 'no access')),
+          (err) => this.#disconnect(toWardError(err)),
+        );
       return;
     }
     const info: SshConnectionInfo = {
