@@ -259,11 +259,9 @@ class SshClientConnection {
       return;
     }
     const { access } = this.#ctx;
-    if (
-      !access.decide(identity, target.connection, 'connect').allow &&
-      !access.decide(identity, target.connection, 'exec').allow
-    ) {
-      // Records the refusal and names the reason; the client sees it as the disconnect text.
+    const verdict = access.decide(identity, target.connection, 'connect');
+    if (!verdict.allow && !access.decide(identity, target.connection, 'exec').allow) {
+      // Refused now, before the client opens a channel; authorize() records the refusal.
       access
         .authorize({
           identity,
@@ -272,10 +270,8 @@ class SshClientConnection {
           source: this.#source,
           protocol: 'ssh',
         })
-        .then(
-          () => this.#disconnect(new WardError('ERR_ACCESS_NO_GRANT', 'permission_denied', 'no access')),
-          (err) => this.#disconnect(toWardError(err)),
-        );
+        .catch(() => {});
+      this.#disconnect(verdict.error);
       return;
     }
     const info: SshConnectionInfo = {
