@@ -5,12 +5,21 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { createProgram } from '@ward/cli';
 import { startDemoUpstream } from '@ward/demo';
 import OpenAI, { APIError } from 'openai';
+import { runWard } from './helpers/ward-cli.js';
 import { eventually, startStack, type WardStack } from './helpers/ward-stack.js';
 
 const UPSTREAM_KEY = 'sk-upstream-secret-held-by-the-agent-only';
+
+/** A token endpoint answer: a token or an OAuth error. */
+interface TokenAnswer {
+  access_token: string;
+  token_type: string;
+  expires_in: number;
+  error: string;
+  code: string;
+}
 
 describe('service accounts and the token endpoint', () => {
   let upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
@@ -50,36 +59,8 @@ describe('service accounts and the token endpoint', () => {
     await upstream?.close();
   });
 
-  /** Runs the ward CLI in-process as the stack's admin and returns what it printed. */
-  async function ward(...args: string[]): Promise<string> {
-    const saved = { gateway: process.env['WARD_GATEWAY'], token: process.env['WARD_TOKEN'] };
-    process.env['WARD_GATEWAY'] = stack.gateway.httpUrl;
-    process.env['WARD_TOKEN'] = stack.adminToken;
-    const write = process.stdout.write;
-    let out = '';
-    // The CLI prints strings; the test runner's own reports (binary, on the same stream) pass through.
-    process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      if (typeof chunk !== 'string')
-        return (write as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
-      out += chunk;
-      return true;
-    }) as typeof process.stdout.write;
-    try {
-      await createProgram()
-        .exitOverride()
-        .parseAsync(['node', 'ward', ...args]);
-    } finally {
-      process.stdout.write = write;
-      for (const [k, v] of [
-        ['WARD_GATEWAY', saved.gateway],
-        ['WARD_TOKEN', saved.token],
-      ] as const) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
-    }
-    return out;
-  }
+  /** The ward CLI in-process, as the stack's admin. */
+  const ward = (...args: string[]) => runWard(stack.gateway.httpUrl, stack.adminToken, ...args);
 
   async function token(body: Record<string, string>, init: { json?: boolean; headers?: Record<string, string> } = {}) {
     const res = await fetch(`${stack.gateway.httpUrl}/api/v1/token`, {
@@ -90,7 +71,7 @@ describe('service accounts and the token endpoint', () => {
       },
       body: init.json ? JSON.stringify(body) : new URLSearchParams(body).toString(),
     });
-    return { status: res.status, headers: res.headers, json: (await res.json()) as Record<string, any> };
+    return { status: res.status, headers: res.headers, json: (await res.json()) as TokenAnswer };
   }
 
   const clientCredentials = (client_secret: string, client_id = 'support-bot') =>
@@ -128,12 +109,12 @@ describe('service accounts and the token endpoint', () => {
   test('an AI agent gets a token with client_credentials and uses the LLM connection with the openai SDK', async () => {
     const t = await clientCredentials(secret);
     assert.equal(t.status, 200, JSON.stringify(t.json));
-    assert.equal(t.json['token_type'], 'Bearer');
-    assert.equal(t.json['expires_in'], 600);
+    assert.equal(t.json.token_type, 'Bearer');
+    assert.equal(t.json.expires_in, 600);
     assert.equal(t.headers.get('cache-control'), 'no-store');
     const client = new OpenAI({
       baseURL: `${stack.gateway.httpUrl}/c/llm/v1`,
-      apiKey: t.json['access_token'],
+      apiKey: t.json.access_token,
       maxRetries: 0,
     });
     const answer = await client.chat.completions.create({
@@ -169,26 +150,26 @@ describe('service accounts and the token endpoint', () => {
     const before = records('token.denied').length;
     const wrong = await clientCredentials(`${secret.slice(0, -2)}xx`);
     assert.equal(wrong.status, 401);
-    assert.equal(wrong.json['error'], 'invalid_client');
-    assert.equal(wrong.json['code'], 'ERR_TOKEN_INVALID_CLIENT');
+    assert.equal(wrong.json.error, 'invalid_client');
+    assert.equal(wrong.json.code, 'ERR_TOKEN_INVALID_CLIENT');
     const unknown = await clientCredentials(secret, 'no-such-bot');
     assert.equal(unknown.status, 401);
     assert.deepEqual(unknown.json, wrong.json, 'unknown account and bad secret look the same');
     const grantType = await token({ grant_type: 'password', username: 'x', password: 'y' });
     assert.equal(grantType.status, 400);
-    assert.equal(grantType.json['error'], 'unsupported_grant_type');
-    assert.equal(grantType.json['code'], 'ERR_TOKEN_UNSUPPORTED_GRANT_TYPE');
+    assert.equal(grantType.json.error, 'unsupported_grant_type');
+    assert.equal(grantType.json.code, 'ERR_TOKEN_UNSUPPORTED_GRANT_TYPE');
     const missing = await token({});
     assert.equal(missing.status, 400);
-    assert.equal(missing.json['error'], 'invalid_request');
-    assert.equal(missing.json['code'], 'ERR_TOKEN_INVALID_REQUEST');
+    assert.equal(missing.json.error, 'invalid_request');
+    assert.equal(missing.json.code, 'ERR_TOKEN_INVALID_REQUEST');
     const badSubject = await token({
       grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
       subject_token: 'x.y.z',
     });
     assert.equal(badSubject.status, 400);
-    assert.equal(badSubject.json['error'], 'invalid_grant');
-    assert.equal(badSubject.json['code'], 'ERR_TOKEN_INVALID_GRANT');
+    assert.equal(badSubject.json.error, 'invalid_grant');
+    assert.equal(badSubject.json.code, 'ERR_TOKEN_INVALID_GRANT');
     const denied = records('token.denied').slice(before);
     assert.deepEqual(
       denied.map((r) => r.data['code']),
@@ -209,7 +190,7 @@ describe('service accounts and the token endpoint', () => {
     const t = await clientCredentials(secret);
     const client = new OpenAI({
       baseURL: `${stack.gateway.httpUrl}/c/llm/v1`,
-      apiKey: t.json['access_token'],
+      apiKey: t.json.access_token,
       maxRetries: 0,
     });
     const stream = await client.chat.completions.create({
@@ -239,7 +220,7 @@ describe('service accounts and the token endpoint', () => {
       (err: unknown) => err instanceof APIError && err.code === 'ERR_SERVICE_ACCOUNT_DISABLED',
     );
     const refused = await clientCredentials(secret);
-    assert.equal(refused.json['code'], 'ERR_TOKEN_INVALID_CLIENT');
+    assert.equal(refused.json.code, 'ERR_TOKEN_INVALID_CLIENT');
     assert.ok(records('access.revoked').some((r) => r.identity === 'service:support-bot'));
     assert.ok(records('service_account.disable').length > 0);
 
@@ -272,7 +253,7 @@ describe('service accounts and the token endpoint', () => {
     const ciToken = await stack.gateway.tokens.issue({ subject: 'ci-runner', roles: [], ttlSeconds: 60 });
     const asService = await exchange(ciToken);
     assert.equal(asService.status, 200, JSON.stringify(asService.json));
-    const svc = await stack.gateway.tokens.verify(asService.json['access_token']);
+    const svc = await stack.gateway.tokens.verify(asService.json.access_token);
     assert.deepEqual([svc.kind, svc.subject, svc.groups], ['service', 'ci-bot', ['llm-agents']]);
 
     const person = await stack.gateway.tokens.issue({
@@ -283,9 +264,9 @@ describe('service accounts and the token endpoint', () => {
     });
     const short = await exchange(person);
     assert.equal(short.status, 200);
-    assert.ok(short.json['expires_in'] <= 120, 'never outlives the token it came from');
-    assert.ok(short.json['access_token'].length < 1023, 'fits an OpenSSH password');
-    const who = await stack.gateway.tokens.verify(short.json['access_token']);
+    assert.ok(short.json.expires_in <= 120, 'never outlives the token it came from');
+    assert.ok(short.json.access_token.length < 1023, 'fits an OpenSSH password');
+    const who = await stack.gateway.tokens.verify(short.json.access_token);
     assert.deepEqual(
       [who.kind, who.subject, who.roles, who.groups, who.issuer],
       ['user', 'bob', ['user'], ['eng'], stack.gateway.tokens.issuer],

@@ -13,6 +13,7 @@ import { type PgCluster, type Sshd, startPgCluster, startSshd } from '@ward/agen
 import { startDemoUpstream } from '@ward/demo';
 import OpenAI, { APIError } from 'openai';
 import pg from 'pg';
+import { runWard } from './helpers/ward-cli.js';
 import { eventually, pgConnection, startStack, type WardStack } from './helpers/ward-stack.js';
 
 const DB_PASSWORD = 'db-password-only-the-agent-knows';
@@ -52,6 +53,14 @@ async function runToEnd(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}
   const p = spawnOpen(cmd, args, env);
   p.end(input);
   return p.done;
+}
+
+/** The fields these tests read from API answers. */
+interface ApiAnswer {
+  error: { code: string };
+  request: { id: string; status: string };
+  grant: { id: string; expiresAt: string };
+  sessionsEnded: number;
 }
 
 describe('access: grants, just-in-time access, time windows', () => {
@@ -160,7 +169,7 @@ describe('access: grants, just-in-time access, time windows', () => {
       headers: { authorization: `Bearer ${tokens[who]}`, 'content-type': 'application/json' },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
-    return { status: res.status, json: (await res.json()) as Record<string, any> };
+    return { status: res.status, json: (await res.json()) as ApiAnswer };
   }
 
   const psqlArgs = () => [
@@ -213,9 +222,9 @@ describe('access: grants, just-in-time access, time windows', () => {
   async function requestAndApprove(who: string, connection: string, action: 'connect' | 'exec', duration: string) {
     const r = await api(who, 'POST', '/api/v1/access/requests', { connection, action, duration, reason: 'INC-7 test' });
     assert.equal(r.status, 201, JSON.stringify(r.json));
-    const a = await api('carol', 'POST', `/api/v1/access/requests/${r.json['request'].id}/approve`, { comment: 'ok' });
+    const a = await api('carol', 'POST', `/api/v1/access/requests/${r.json.request.id}/approve`, { comment: 'ok' });
     assert.equal(a.status, 200, JSON.stringify(a.json));
-    return a.json['grant'] as { id: string; expiresAt: string };
+    return a.json.grant;
   }
 
   test('without a grant: psql gets 42501, ssh a disconnect with the code, the openai SDK a 403; all recorded', async () => {
@@ -287,38 +296,38 @@ describe('access: grants, just-in-time access, time windows', () => {
       reason: '  ',
     });
     assert.equal(noReason.status, 400);
-    assert.equal(noReason.json['error'].code, 'ERR_ACCESS_REASON_REQUIRED');
+    assert.equal(noReason.json.error.code, 'ERR_ACCESS_REASON_REQUIRED');
     const tooLong = await api('dave', 'POST', '/api/v1/access/requests', {
       connection: 'appdb',
       duration: '2h',
       reason: 'x',
     });
-    assert.equal(tooLong.json['error'].code, 'ERR_ACCESS_BAD_DURATION');
+    assert.equal(tooLong.json.error.code, 'ERR_ACCESS_BAD_DURATION');
     const r = await api('carol', 'POST', '/api/v1/access/requests', {
       connection: 'appdb',
       duration: '1h',
       reason: 'own',
     });
     assert.equal(r.status, 201);
-    const id = r.json['request'].id as string;
+    const id = r.json.request.id as string;
     const self = await api('carol', 'POST', `/api/v1/access/requests/${id}/approve`, {});
     assert.equal(self.status, 403);
-    assert.equal(self.json['error'].code, 'ERR_ACCESS_SELF_APPROVAL');
+    assert.equal(self.json.error.code, 'ERR_ACCESS_SELF_APPROVAL');
     // Not even an admin approves their own request.
     const ra = await api('alice', 'POST', '/api/v1/access/requests', {
       connection: 'appdb',
       duration: '1h',
       reason: 'own',
     });
-    const selfAdmin = await api('alice', 'POST', `/api/v1/access/requests/${ra.json['request'].id}/approve`, {});
-    assert.equal(selfAdmin.json['error'].code, 'ERR_ACCESS_SELF_APPROVAL');
+    const selfAdmin = await api('alice', 'POST', `/api/v1/access/requests/${ra.json.request.id}/approve`, {});
+    assert.equal(selfAdmin.json.error.code, 'ERR_ACCESS_SELF_APPROVAL');
     const plain = await api('erin', 'POST', `/api/v1/access/requests/${id}/approve`, {});
     assert.equal(plain.status, 403);
-    assert.equal(plain.json['error'].code, 'ERR_ACCESS_DENIED');
+    assert.equal(plain.json.error.code, 'ERR_ACCESS_DENIED');
     const rejected = await api('alice', 'POST', `/api/v1/access/requests/${id}/reject`, { reason: 'not needed' });
-    assert.equal(rejected.json['request'].status, 'rejected');
+    assert.equal(rejected.json.request.status, 'rejected');
     const again = await api('alice', 'POST', `/api/v1/access/requests/${id}/approve`, {});
-    assert.equal(again.json['error'].code, 'ERR_ACCESS_REQUEST_DECIDED');
+    assert.equal(again.json.error.code, 'ERR_ACCESS_REQUEST_DECIDED');
     const refusals = records('access.approve').filter((x) => x.decision === 'deny');
     assert.ok(refusals.some((x) => x.rule === 'jit.requester-not-approver' && x.identity === 'user:carol'));
     assert.ok(refusals.some((x) => x.rule === 'jit.approver-role' && x.identity === 'user:erin'));
@@ -382,6 +391,65 @@ describe('access: grants, just-in-time access, time windows', () => {
     assert.ok(records('access.allow').some((r) => r.rule === `jit:${pgGrant.id}`));
   });
 
+  test('the CLI: request --wait, list --pending, approve, list --grants, reject, revoke', async () => {
+    const ward = (who: string, ...args: string[]) => runWard(stack.gateway.httpUrl, tokens[who] ?? '', ...args);
+    // dave waits; carol approves through the API while the CLI polls.
+    const waiting = ward(
+      'dave',
+      'access',
+      'request',
+      'host',
+      '--for',
+      '30m',
+      '--action',
+      'exec',
+      '--reason',
+      'deploy',
+      '--wait',
+      '--json',
+    );
+    let id = '';
+    await eventually(
+      async () => {
+        const pending = (await api('carol', 'GET', '/api/v1/access/requests?status=pending')).json as unknown as {
+          requests: Array<{ id: string; requester: string; connection: string }>;
+        };
+        id = pending.requests.find((r) => r.requester === 'user:dave' && r.connection === 'host')?.id ?? '';
+        return id !== '';
+      },
+      10_000,
+      'the request to be pending',
+    );
+    const approved = await api('carol', 'POST', `/api/v1/access/requests/${id}/approve`, {});
+    assert.equal(approved.status, 200);
+    const done = JSON.parse(await waiting) as { status: string; grantId: string; decidedBy: string };
+    assert.deepEqual([done.status, done.decidedBy], ['approved', 'user:carol']);
+    assert.match(await ward('dave', 'access', 'list', '--grants'), new RegExp(done.grantId));
+    assert.match(
+      await ward('carol', 'access', 'revoke', done.grantId, '--reason', 'deployed'),
+      /revoked grt_.+; 0 open session/,
+    );
+
+    const out = await ward('dave', 'access', 'request', 'appdb', '--for', '10m', '--reason', 'look at a row');
+    const reqId = /(req_[0-9a-f-]{36})/.exec(out)?.[1] ?? '';
+    assert.ok(reqId, out);
+    assert.match(await ward('carol', 'access', 'list', '--pending'), new RegExp(reqId));
+    await assert.rejects(
+      ward('dave', 'access', 'approve', reqId),
+      (err: Error & { code?: string }) => err.code === 'ERR_ACCESS_SELF_APPROVAL',
+    );
+    assert.match(await ward('carol', 'access', 'reject', reqId, '--reason', 'use staging'), /rejected/);
+    const mine = JSON.parse(await ward('dave', 'access', 'list', '--json')) as Array<{
+      id: string;
+      status: string;
+      decisionComment: string;
+    }>;
+    assert.deepEqual(
+      mine.filter((r) => r.id === reqId).map((r) => [r.status, r.decisionComment]),
+      [['rejected', 'use staging']],
+    );
+  });
+
   test('revoking a grant ends the session it allowed and refuses new ones', async () => {
     const grant = await requestAndApprove('dave', 'appdb', 'connect', '1h');
     const p = spawnOpen('psql', psqlArgs(), { PGPASSWORD: tokens['dave'], PGCONNECT_TIMEOUT: '10' });
@@ -390,7 +458,7 @@ describe('access: grants, just-in-time access, time windows', () => {
     // The grantee cannot see another's grant; an approver revokes.
     const r = await api('carol', 'POST', `/api/v1/access/grants/${grant.id}/revoke`, { reason: 'incident closed' });
     assert.equal(r.status, 200, JSON.stringify(r.json));
-    assert.equal(r.json['sessionsEnded'], 1);
+    assert.equal(r.json.sessionsEnded, 1);
     p.end('select 2;\n');
     const pr = await p.done;
     assert.match(pr.stderr, /ERR_ACCESS_GRANT_REVOKED/);
