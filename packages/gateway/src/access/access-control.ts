@@ -45,6 +45,8 @@ export interface Authorizer {
   authorize(request: AuthorizeRequest): Promise<AccessDecision>;
   /** The decision without recording it (e.g. SSH checks at login that some action is granted). */
   decide(identity: Identity, connection: string, action: AccessAction): Verdict;
+  /** Throws ERR_SERVICE_ACCOUNT_DISABLED for a disabled service account's identity. */
+  assertEnabled(identity: Identity): void;
 }
 
 export interface AccessControlOptions {
@@ -450,9 +452,12 @@ export class AccessControl implements Authorizer {
   #arm(at: number): void {
     if (this.#stopped || !Number.isFinite(at) || at >= this.#timerAt) return;
     if (this.#timer) clearTimeout(this.#timer);
-    this.#timerAt = at;
-    const delay = Math.min(Math.max(0, at - this.#now()), MAX_TIMER_MS);
-    this.#timer = setTimeout(() => this.#fire(at), delay);
+    const now = this.#now();
+    const delay = Math.min(Math.max(0, at - now), MAX_TIMER_MS);
+    // Past setTimeout's limit the timer fires early, checks, and sets itself again.
+    const fireAt = delay < MAX_TIMER_MS ? at : now + delay;
+    this.#timerAt = fireAt;
+    this.#timer = setTimeout(() => this.#fire(fireAt), delay);
     this.#timer.unref();
   }
 

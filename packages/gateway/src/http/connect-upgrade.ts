@@ -83,10 +83,16 @@ export function createConnectUpgrade(options: ConnectUpgradeOptions) {
           `"${connection}" is an HTTP connection: call ${'/c/'}${connection}/ directly`,
         );
       // The session behind the socket checks again and records the allow with its session id.
+      // An SSH connection is carried for a shell (connect) or commands (exec): either will do here;
+      // the SSH session checks each channel's own action.
+      const execOnly =
+        type === 'ssh' &&
+        !options.access.decide(identity, connection, 'connect').allow &&
+        options.access.decide(identity, connection, 'exec').allow;
       await options.access.authorize({
         identity,
         connection,
-        action: 'connect',
+        action: execOnly ? 'exec' : 'connect',
         source,
         protocol: 'connect',
         recordAllow: false,

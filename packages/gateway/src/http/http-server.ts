@@ -95,6 +95,8 @@ async function handle(options: GatewayHttpOptions, req: IncomingMessage, res: Se
         'send a ward token as "Authorization: Bearer <token>" (the API key of an OpenAI client)',
       );
     identity = await options.authenticate(token);
+    // Verified tokens are cached: a service account disabled since is refused here.
+    options.authorize.assertEnabled(identity);
   } catch (err) {
     const error = toWardError(err, 'ERR_AUTH_TOKEN_INVALID', 'unauthenticated');
     await recorder.record(undefined, 'auth.denied', {
