@@ -303,6 +303,14 @@ describe('access: grants, just-in-time access, time windows', () => {
       reason: 'x',
     });
     assert.equal(tooLong.json.error.code, 'ERR_ACCESS_BAD_DURATION');
+    // A reason holding a token is refused before anything is stored (the audit log keeps no tokens).
+    const leaky = await api('dave', 'POST', '/api/v1/access/requests', {
+      connection: 'appdb',
+      duration: '1h',
+      reason: `my token is ${tokens['dave']}`,
+    });
+    assert.equal(leaky.status, 400);
+    assert.equal(leaky.json.error.code, 'ERR_API_BAD_BODY');
     const r = await api('carol', 'POST', '/api/v1/access/requests', {
       connection: 'appdb',
       duration: '1h',

@@ -1,5 +1,6 @@
 import { WardError } from '@ward/protocol';
 import type { Logger } from 'pino';
+import { assertNoSecrets } from '../audit/index.js';
 import type { AccessAction, AccessGrantConfig } from '../config/access-config.js';
 import type { Identity } from '../identity/index.js';
 import { identityLabel, type Recorder } from '../recording/index.js';
@@ -249,6 +250,7 @@ export class AccessControl implements Authorizer {
         `a grant lasts from 1s up to ${formatMs(this.#o.maxJitDurationMs)} (access.jit.maxDuration)`,
       );
     }
+    checkText(this.#o.recorder, reason);
     const created = this.#o.jit.createRequest({
       requester: label(who),
       connection: r.connection,
@@ -284,6 +286,7 @@ export class AccessControl implements Authorizer {
     comment: string | undefined,
     source: string,
   ): Promise<{ request: AccessRequestRecord; grant: JitGrantRecord }> {
+    checkText(this.#o.recorder, comment);
     const pending = await this.#checkDecider(who, id, source, 'approve');
     const { request, grant } = this.#o.jit.approve(id, label(who), comment, new Date(this.#now()));
     this.#jit.push(grant);
@@ -314,6 +317,7 @@ export class AccessControl implements Authorizer {
         'a rejection needs a reason (--reason "…")',
       );
     }
+    checkText(this.#o.recorder, reason);
     const pending = await this.#checkDecider(who, id, source, 'reject');
     const request = this.#o.jit.reject(id, label(who), reason.trim(), new Date(this.#now()));
     await this.#o.recorder.record(undefined, 'access.reject', {
@@ -388,6 +392,7 @@ export class AccessControl implements Authorizer {
       );
     }
     const text = reason.trim() || 'revoked';
+    checkText(this.#o.recorder, text);
     const grant = this.#o.jit.revoke(grantId, label(who), text, new Date(this.#now()));
     this.#jit = this.#jit.filter((g) => g.id !== grantId);
     await this.#o.recorder.record(undefined, 'access.revoke', {
@@ -515,6 +520,32 @@ export class AccessControl implements Authorizer {
       })
       .catch((err) => this.#o.logger.error({ err }, 'could not record the end of access'));
     session.terminate(error);
+  }
+}
+
+/**
+ * Free text people type (reasons, comments) goes into the audit log, which refuses anything
+ * shaped like a token; refused here first, before any row changes, so nothing happens unrecorded.
+ */
+function checkText(recorder: Recorder, ...texts: (string | undefined)[]): void {
+  if (!recorder.healthy) {
+    throw new WardError(
+      'ERR_AUDIT_UNAVAILABLE',
+      'unavailable',
+      'the audit store cannot write; the gateway refuses new work until it can',
+    );
+  }
+  try {
+    assertNoSecrets(texts.filter((t) => t !== undefined));
+  } catch (err) {
+    throw new WardError(
+      'ERR_API_BAD_BODY',
+      'invalid_argument',
+      'leave tokens and credentials out of reasons and comments',
+      {
+        cause: err,
+      },
+    );
   }
 }
 

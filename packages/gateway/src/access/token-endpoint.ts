@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { WardError } from '@ward/protocol';
+import { NAME_PATTERN, WardError } from '@ward/protocol';
 import type { Identity, Role, TokenService } from '../identity/index.js';
 import type { Recorder } from '../recording/index.js';
 import type { ServiceAccountRepository } from '../store/service-accounts.js';
@@ -171,10 +171,11 @@ export function createTokenEndpoint(o: TokenEndpointOptions) {
         source,
         decision: 'deny',
         rule: grantType === GRANT_TOKEN_EXCHANGE ? 'token.exchange' : 'token.client_credentials',
+        // Only what cannot hold a credential: a known grant type, a well-formed account name.
         data: {
-          grantType: grantType.slice(0, 100),
+          grantType: grantType === GRANT_CLIENT_CREDENTIALS || grantType === GRANT_TOKEN_EXCHANGE ? grantType : 'other',
           code: e.code,
-          ...(client !== undefined ? { client: client.slice(0, 100) } : {}),
+          ...(client !== undefined && NAME_PATTERN.test(client) ? { client } : {}),
         },
       });
       const body = JSON.stringify({ error: e.oauth, error_description: e.message, code: e.code });
