@@ -78,7 +78,7 @@ describe('access: grants, just-in-time access, time windows', () => {
     });
     sshd = await startSshd();
     // Slow tokens: a streamed answer is still going when a short grant expires.
-    upstream = await startDemoUpstream({ host: '127.0.0.1', port: 0, apiKey: UPSTREAM_KEY, tokenDelayMs: 700 });
+    upstream = await startDemoUpstream({ host: '127.0.0.1', port: 0, apiKey: UPSTREAM_KEY, tokenDelayMs: 1000 });
     stack = await startStack({
       postgres: true,
       ssh: true,
@@ -345,9 +345,9 @@ describe('access: grants, just-in-time access, time windows', () => {
   test('JIT: approve → connect; the grant expires mid-session and psql, ssh and a streamed HTTP answer end with the reason', async () => {
     // Three short grants, approved together; the sessions open at once, before they expire.
     const [pgGrant, sshGrant, httpGrant] = await Promise.all([
-      requestAndApprove('dave', 'appdb', 'connect', '5s'),
-      requestAndApprove('dave', 'host', 'exec', '5s'),
-      requestAndApprove('dave', 'llm', 'connect', '5s'),
+      requestAndApprove('dave', 'appdb', 'connect', '8s'),
+      requestAndApprove('dave', 'host', 'exec', '8s'),
+      requestAndApprove('dave', 'llm', 'connect', '8s'),
     ]);
     const p = spawnOpen('psql', psqlArgs(), { PGPASSWORD: tokens['dave'], PGCONNECT_TIMEOUT: '10' });
     p.write('select 41 + 1;\n');
@@ -487,7 +487,7 @@ describe('access: a time window that closes mid-session', () => {
       users: [{ name: 'app', password: DB_PASSWORD, method: 'scram-sha-256' }],
       databases: ['app'],
     });
-    // A window from an hour ago to 8 s from now (UTC, to the second); it may wrap past midnight.
+    // A window from an hour ago to 12 s from now (UTC, to the second); it may wrap past midnight.
     const now = Date.now();
     const secondsOfDay = (t: number) => Math.floor((t % 86_400_000) / 1000);
     stack = await startStack({
@@ -502,7 +502,7 @@ describe('access: a time window that closes mid-session', () => {
             groups: [],
             connections: ['appdb'],
             actions: ['connect'],
-            windows: [{ from: secondsOfDay(now - 3_600_000), to: secondsOfDay(now + 8_000) }],
+            windows: [{ from: secondsOfDay(now - 3_600_000), to: secondsOfDay(now + 12_000) }],
           },
         ],
       },
