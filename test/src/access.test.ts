@@ -13,6 +13,7 @@ import { type PgCluster, type Sshd, startPgCluster, startSshd } from '@ward/agen
 import { startDemoUpstream } from '@ward/demo';
 import OpenAI, { APIError } from 'openai';
 import pg from 'pg';
+import WebSocket from 'ws';
 import { runWard } from './helpers/ward-cli.js';
 import { eventually, pgConnection, startStack, type WardStack } from './helpers/ward-stack.js';
 
@@ -258,6 +259,30 @@ describe('access: grants, just-in-time access, time windows', () => {
       database: 'appdb',
     });
     await assert.rejects(client.connect(), (err: Error & { code?: string }) => err.code === '42501');
+  });
+
+  test('ward connect: the WebSocket upgrade is refused with a 403 JSON without a grant, accepted with one', async () => {
+    const upgrade = (who: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const ws = new WebSocket(`${stack.gateway.httpUrl.replace('http', 'ws')}/connect/appdb`, {
+          headers: { authorization: `Bearer ${tokens[who]}` },
+        });
+        ws.on('open', () => {
+          resolve({ status: 101, body: '' });
+          ws.terminate();
+        });
+        ws.on('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        ws.on('error', reject);
+      });
+    const refused = await upgrade('dave');
+    assert.equal(refused.status, 403);
+    assert.equal((JSON.parse(refused.body) as ApiAnswer).error.code, 'ERR_ACCESS_NO_GRANT');
+    assert.ok(records('access.deny').some((r) => r.identity === 'user:dave' && r.data['protocol'] === 'connect'));
+    assert.equal((await upgrade('dora')).status, 101);
   });
 
   test('an auditor never opens a session (42501); an admin opens any (role:admin)', async () => {
