@@ -12,7 +12,7 @@ import { type ApiHandler, createConnectUpgrade, createGatewayHttpServer } from '
 import { TokenService } from './identity/index.js';
 import { CancelRegistry, type PostgresContext, PostgresSession, startPostgresListener } from './postgres/index.js';
 import { StoreRecorder } from './recording/index.js';
-import { SessionRegistry } from './sessions/index.js';
+import { type LiveSession, SessionRegistry } from './sessions/index.js';
 import { createSshApi, type SshListener, startSshListener } from './ssh/index.js';
 import { createAccessGrantRepository } from './store/access-grants.js';
 import type { Store } from './store/index.js';
@@ -111,8 +111,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   // Invariant 3: nothing runs unrecorded. When the audit log cannot write, every open session
   // ends with that reason, and new work is refused until the store is healthy again.
-  let access: AccessControl | undefined;
-  const sessions = new SessionRegistry({ onAdd: (s) => access?.sessionAdded(s) });
+  // Each session is checked against access as it registers (set once access exists, below).
+  let onSessionAdded: ((s: LiveSession) => void) | undefined;
+  const sessions = new SessionRegistry({ onAdd: (s) => onSessionAdded?.(s) });
   store.audit.on('unhealthy', (err) => {
     logger.error({ code: err.code }, 'audit store cannot write: ending open sessions and refusing new work');
     sessions.terminateWhere(() => true, err);
@@ -122,7 +123,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const connectionsByName = new Map(options.connections.map((c) => [c.name, c]));
   const connectionType = (name: string) => connectionsByName.get(name)?.type;
   const accounts = createServiceAccountRepository(store.db);
-  access = new AccessControl({
+  const access = new AccessControl({
     grants: options.access?.grants ?? [],
     maxJitDurationMs: options.access?.maxJitDurationMs ?? ACCESS_DEFAULTS.jitMaxDuration,
     jit: createAccessGrantRepository(store.db),
@@ -132,11 +133,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     connectionType,
     logger: logger.child({ component: 'access' }),
   });
-  const authorizer = access;
+  onSessionAdded = (s) => access.sessionAdded(s);
   // A disabled service account's tokens are refused before they expire.
   const authenticate = async (token: string) => {
     const identity = await tokens.verify(token);
-    authorizer.assertEnabled(identity);
+    access.assertEnabled(identity);
     return identity;
   };
   const postgres: PostgresContext = {
@@ -155,7 +156,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }),
     authenticate,
     connectionType,
-    access: authorizer,
+    access,
     logger: logger.child({ component: 'postgres' }),
   };
   const http = createGatewayHttpServer({
@@ -167,7 +168,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       sessions,
     },
     authenticate,
-    authorize: authorizer,
+    authorize: access,
     tokenEndpoint: createTokenEndpoint({
       tokens,
       accounts,
@@ -187,7 +188,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     api: chainApi(
       createSshApi({ keys: store.sshKeys, store, recorder }),
       createApi({ store, tunnel, connections: () => options.connections }),
-      createAccessApi({ access: authorizer, accounts, recorder }),
+      createAccessApi({ access, accounts, recorder }),
     ),
   });
 
@@ -197,7 +198,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       authenticate,
       connectionType,
       recorder,
-      access: authorizer,
+      access,
       accept: (stream, target) => {
         if (target.type === 'postgres') {
           new PostgresSession(stream, postgres, {
@@ -229,14 +230,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         keys: store.sshKeys,
         authenticate,
         connectionType,
-        access: authorizer,
+        access,
         dataDir,
         logger: logger.child({ component: 'ssh' }),
       });
     }
   } catch (err) {
     http.close();
-    authorizer.stop();
+    access.stop();
     await tunnel.stop(0).catch(() => {});
     await store.close();
     throw err;
@@ -263,7 +264,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     ssh: sshListener ? { port: sshListener.port, hostKeyFingerprint: sshListener.hostKeyFingerprint } : undefined,
     sessions,
     tokens,
-    access: authorizer,
+    access,
     store,
     tunnel,
     logger,
@@ -272,7 +273,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         http.close();
         postgresListener?.server.close();
         sshListener?.server.close();
-        authorizer.stop();
+        access.stop();
         const reason = new WardError('ERR_GATEWAY_SHUTDOWN', 'unavailable', 'the gateway is shutting down');
         sessions.terminateWhere(() => true, reason);
         await tunnel.stop();
