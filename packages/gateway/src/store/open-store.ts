@@ -9,6 +9,7 @@ import { type BlobStore, createBlobStore } from './blobs.js';
 import { migrate, SCHEMA_VERSION, userVersion } from './migrations.js';
 import { createSessionRepository, type SessionRepository } from './sessions.js';
 import { createSshKeyRepository, type SshKeyRepository } from './ssh-keys.js';
+import { openWalSync, type WalSync } from './wal-sync.js';
 
 export interface StoreOptions {
   /** SQLite file; its directory is created (mode 0700) if missing. */
@@ -53,7 +54,8 @@ export interface StoreInternals extends Store {
 
 /**
  * Opens (creating and migrating as needed) the gateway's SQLite store: WAL journal,
- * synchronous=FULL (a commit is on disk when it returns), busy_timeout, foreign keys on.
+ * synchronous=NORMAL with an fdatasync of the WAL off the event loop before any audit append
+ * resolves (see wal-sync.ts), busy_timeout, foreign keys on.
  * Loads or creates the audit signing key and refuses a store whose audit tail was changed
  * outside ward (ERR_AUDIT_TAMPERED), a store written by a newer build (ERR_STORE_TOO_NEW) and
  * a key that is not the one the store was started with (ERR_AUDIT_KEY_MISMATCH).
@@ -73,6 +75,7 @@ export function openStoreInternal(o: StoreOptions): StoreInternals {
   const readOnly = o.readOnly ?? false;
   if (!readOnly) mkdirSync(dirname(o.path), { recursive: true, mode: 0o700 });
   let db: Database.Database;
+  let wal: WalSync | undefined;
   try {
     db = new Database(o.path, { readonly: readOnly, fileMustExist: readOnly });
   } catch (err) {
@@ -89,6 +92,7 @@ export function openStoreInternal(o: StoreOptions): StoreInternals {
     }
     const key = loadOrCreateSigningKey(o.signingKeyPath, !readOnly);
     const gatewayId = readOnly ? readMeta(db, key.keyId) : initMeta(db, key.publicKeyPem, key.keyId);
+    wal = readOnly ? undefined : openWalSync(o.path);
     const audit = new AuditLog({
       db,
       key,
@@ -97,6 +101,7 @@ export function openStoreInternal(o: StoreOptions): StoreInternals {
       durability: o.durability,
       maxBatch: o.maxBatch,
       maxDelayMs: o.maxDelayMs,
+      sync: wal?.sync,
     });
     if (!readOnly) audit.assertTailIntact();
     let closed = false;
@@ -112,14 +117,16 @@ export function openStoreInternal(o: StoreOptions): StoreInternals {
         if (closed) return;
         closed = true;
         try {
-          audit.close();
+          await audit.close();
         } finally {
           db.close();
+          wal?.close();
         }
       },
     };
   } catch (err) {
     db.close();
+    wal?.close();
     if (err instanceof WardError) throw err;
     throw new WardError('ERR_STORE_OPEN', 'unavailable', `cannot open the store at ${o.path}`, { cause: err });
   }
@@ -130,8 +137,12 @@ function configure(db: Database.Database, busyTimeoutMs: number): void {
   db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(busyTimeoutMs))}`);
   const mode = db.pragma('journal_mode = WAL', { simple: true });
   if (mode !== 'wal') throw new Error(`the store could not switch to WAL (journal_mode is ${String(mode)})`);
-  // FULL also in WAL mode: each commit fsyncs the WAL, so a resolved append survives power loss.
-  db.pragma('synchronous = FULL');
+  // NORMAL: a commit writes the WAL without syncing it, so it no longer blocks the event loop
+  // for the disk. Audit appends resolve only after an fdatasync of the WAL that began after
+  // their commit (wal-sync.ts), so a resolved append still survives power loss; checkpoints
+  // sync the WAL first under NORMAL. Other writes (blobs, keys) are durable once a later
+  // append is: the WAL is replayed as a prefix.
+  db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
 }
 
