@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { AuditLog, type Durability } from '../audit/audit-log.js';
 import { loadOrCreateSigningKey } from '../audit/signing-key.js';
 import { type BlobStore, createBlobStore } from './blobs.js';
+import { type Checkpointer, createCheckpointer } from './checkpointer.js';
 import { migrate, SCHEMA_VERSION, userVersion } from './migrations.js';
 import { createSessionRepository, type SessionRepository } from './sessions.js';
 import { createSshKeyRepository, type SshKeyRepository } from './ssh-keys.js';
@@ -50,6 +51,8 @@ export interface Store {
 /** @internal The store plus its connection, for tests and maintenance code in this package. */
 export interface StoreInternals extends Store {
   readonly db: Database.Database;
+  /** WAL checkpoints the worker ran / failed (undefined for a read-only store). */
+  readonly checkpoints: (() => { checkpoints: number; failures: number }) | undefined;
 }
 
 /**
@@ -76,6 +79,7 @@ export function openStoreInternal(o: StoreOptions): StoreInternals {
   if (!readOnly) mkdirSync(dirname(o.path), { recursive: true, mode: 0o700 });
   let db: Database.Database;
   let wal: WalSync | undefined;
+  let checkpointer: Checkpointer | undefined;
   try {
     db = new Database(o.path, { readonly: readOnly, fileMustExist: readOnly });
   } catch (err) {
@@ -93,6 +97,23 @@ export function openStoreInternal(o: StoreOptions): StoreInternals {
     const key = loadOrCreateSigningKey(o.signingKeyPath, !readOnly);
     const gatewayId = readOnly ? readMeta(db, key.keyId) : initMeta(db, key.publicKeyPem, key.keyId);
     wal = readOnly ? undefined : openWalSync(o.path);
+    if (!readOnly) checkpointer = createCheckpointer(o.path);
+    const walSync = wal?.sync;
+    // Pages written since the last checkpoint, estimated from the audit log's counters (a
+    // commit writes about two pages plus one per five records: record leaves, the checkpoint
+    // row, the session side table); blobs are left to SQLite's fallback checkpoint.
+    let checkpointedAt = 0;
+    const sync =
+      walSync &&
+      (async () => {
+        await walSync();
+        const s = audit.stats();
+        const pages = s.commits * 2 + s.records / 5;
+        if (pages - checkpointedAt >= CHECKPOINT_PAGES) {
+          checkpointedAt = pages;
+          checkpointer?.nudge();
+        }
+      });
     const audit = new AuditLog({
       db,
       key,
@@ -101,12 +122,14 @@ export function openStoreInternal(o: StoreOptions): StoreInternals {
       durability: o.durability,
       maxBatch: o.maxBatch,
       maxDelayMs: o.maxDelayMs,
-      sync: wal?.sync,
+      sync,
     });
     if (!readOnly) audit.assertTailIntact();
     let closed = false;
+    const cp = checkpointer;
     return {
       db,
+      checkpoints: cp && (() => ({ ...cp.stats })),
       audit,
       sessions: createSessionRepository(db, audit),
       blobs: createBlobStore(db, o.maxBlobBytes ?? 64 * 1024 * 1024, audit),
@@ -118,6 +141,7 @@ export function openStoreInternal(o: StoreOptions): StoreInternals {
         closed = true;
         try {
           await audit.close();
+          await checkpointer?.close();
         } finally {
           db.close();
           wal?.close();
@@ -125,12 +149,16 @@ export function openStoreInternal(o: StoreOptions): StoreInternals {
       },
     };
   } catch (err) {
+    void checkpointer?.close();
     db.close();
     wal?.close();
     if (err instanceof WardError) throw err;
     throw new WardError('ERR_STORE_OPEN', 'unavailable', `cannot open the store at ${o.path}`, { cause: err });
   }
 }
+
+/** WAL pages between checkpoints (SQLite's default automatic checkpoint interval). */
+const CHECKPOINT_PAGES = 1000;
 
 function configure(db: Database.Database, busyTimeoutMs: number): void {
   // busy_timeout first, so the journal-mode switch itself waits for another opener.
@@ -143,6 +171,9 @@ function configure(db: Database.Database, busyTimeoutMs: number): void {
   // sync the WAL first under NORMAL. Other writes (blobs, keys) are durable once a later
   // append is: the WAL is replayed as a prefix.
   db.pragma('synchronous = NORMAL');
+  // Checkpoints run in a worker (checkpointer.ts) about every CHECKPOINT_PAGES; SQLite's own,
+  // on this connection and so on the event loop, only if the WAL outgrows that four times over.
+  db.pragma(`wal_autocheckpoint = ${CHECKPOINT_PAGES * 4}`);
   db.pragma('foreign_keys = ON');
 }
 

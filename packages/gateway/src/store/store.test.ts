@@ -27,6 +27,23 @@ describe('store: open and migrate', () => {
       assert.ok(tables.includes(name), name);
   });
 
+  test('WAL checkpoints run in the worker, not in a commit, and the store stays consistent', async (t) => {
+    const { store, options } = tempStore(t);
+    assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 4000);
+    const before = statSync(options.path).size;
+    // Enough records for the ~1000 pages that trigger a checkpoint (below SQLite's own 4000).
+    await Promise.all(Array.from({ length: 6000 }, (_, i) => store.audit.append({ kind: 'pg.query', data: { i } })));
+    const deadline = Date.now() + 10_000;
+    while ((store.checkpoints?.().checkpoints ?? 0) === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(store.checkpoints?.(), { checkpoints: 1, failures: 0 });
+    // The pages went into the database file: the worker's checkpoint copied them there.
+    assert.ok(statSync(options.path).size > before + 100 * 4096, `${before} -> ${statSync(options.path).size}`);
+    assert.equal(verifyStore(store).ok, true);
+    await store.close();
+  });
+
   test('migrations are idempotent across reopen and keep the identity of the store', async (t) => {
     const ts = tempStore(t);
     const { gatewayId } = ts.store;
