@@ -32,7 +32,11 @@ describe('store: open and migrate', () => {
     assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 4000);
     const before = statSync(options.path).size;
     // Enough records for the ~1000 pages that trigger a checkpoint (below SQLite's own 4000).
-    await Promise.all(Array.from({ length: 6000 }, (_, i) => store.audit.append({ kind: 'pg.query', data: { i } })));
+    await Promise.all(
+      Array.from({ length: 64 }, async (_, w) => {
+        for (let i = 0; i < 100; i++) await store.audit.append({ kind: 'pg.query', data: { w, i } });
+      }),
+    );
     const deadline = Date.now() + 10_000;
     while ((store.checkpoints?.().checkpoints ?? 0) === 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
