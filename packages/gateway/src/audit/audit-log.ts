@@ -355,8 +355,9 @@ export class AuditLog {
 
   /**
    * Appends a record and resolves once it is durable (its batch, chain link and checkpoint
-   * committed, and the WAL synced to disk after that commit). Rejects with ERR_AUDIT_SECRET / ERR_AUDIT_INVALID for a
-   * bad input (nothing written), ERR_AUDIT_UNAVAILABLE when the store cannot write.
+   * committed, and the WAL synced to disk after that commit). Rejects with ERR_AUDIT_SECRET /
+   * ERR_AUDIT_INVALID for a bad input (nothing written), ERR_AUDIT_UNAVAILABLE when the store
+   * cannot write or sync.
    */
   append(input: AuditInput): Promise<AuditRecord> {
     return this.appendWith(input, undefined);
