@@ -334,7 +334,7 @@ describe('audit log: reopen', () => {
 
 describe('audit log: durability sync off the event loop', () => {
   /** An AuditLog on a test store's connection whose WAL sync the test completes by hand. */
-  function withManualSync(t: TestContext) {
+  function withManualSync(t: TestContext, syncTimeoutMs?: number) {
     const { store, options } = tempStore(t);
     const syncs: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
     const audit = new AuditLog({
@@ -342,6 +342,7 @@ describe('audit log: durability sync off the event loop', () => {
       key: loadOrCreateSigningKey(options.signingKeyPath),
       gatewayId: store.gatewayId,
       sync: () => new Promise<void>((resolve, reject) => syncs.push({ resolve, reject })),
+      syncTimeoutMs,
     });
     return { store, audit, syncs };
   }
@@ -400,6 +401,26 @@ describe('audit log: durability sync off the event loop', () => {
     await assert.rejects(audit.append({ kind: 'pg.query' }), { code: 'ERR_AUDIT_UNAVAILABLE' });
     await assert.rejects(audit.flush(), { code: 'ERR_AUDIT_UNAVAILABLE' });
     assert.equal(syncs.length, 1);
+  });
+
+  test('a sync that never completes turns the log unhealthy instead of letting records pile up', async (t) => {
+    const { audit, syncs } = withManualSync(t, 50);
+    // The watchdog's timer is unreferenced (a real fdatasync holds the loop open; this fake does not).
+    const alive = setInterval(() => {}, 1000);
+    t.after(() => clearInterval(alive));
+    const events: WardError[] = [];
+    audit.on('unhealthy', (err) => events.push(err));
+    const stuck = audit.append({ kind: 'pg.query', data: { i: 1 } });
+    const waiting = audit.append({ kind: 'pg.query', data: { i: 2 } });
+    await assert.rejects(stuck, { code: 'ERR_AUDIT_UNAVAILABLE' });
+    await assert.rejects(waiting, { code: 'ERR_AUDIT_UNAVAILABLE' });
+    assert.equal(events.length, 1);
+    assert.equal((events[0]!.cause as { code?: string }).code, 'ETIMEDOUT');
+    // The late completion changes nothing, and no further sync is attempted.
+    syncs[0]!.resolve();
+    await assert.rejects(audit.append({ kind: 'pg.query' }), { code: 'ERR_AUDIT_UNAVAILABLE' });
+    assert.equal(syncs.length, 1);
+    assert.equal(audit.healthy, false);
   });
 
   test('a store syncs its WAL before an append resolves', async (t) => {

@@ -34,6 +34,12 @@ export interface AuditLogOptions {
    * Omitted: a commit is taken as durable when it returns (a synchronous=FULL connection).
    */
   sync?: (() => Promise<void>) | undefined;
+  /**
+   * A sync still running after this long counts as failed (ERR_AUDIT_UNAVAILABLE, open
+   * sessions end): with the disk stuck, relaying would otherwise go on while records pile up
+   * that can never be vouched for. Default 15 000 ms.
+   */
+  syncTimeoutMs?: number | undefined;
 }
 
 export interface AuditStats {
@@ -153,6 +159,7 @@ export class AuditLog {
   /** Committed, not yet covered by a completed sync. */
   private unsynced: Pending[] = [];
   private readonly sync: (() => Promise<void>) | undefined;
+  private readonly syncTimeoutMs: number;
   private syncing = false;
   private syncError: WardError | undefined;
   /** `flush` callers waiting for the sync in flight, and for the one after it. */
@@ -189,6 +196,7 @@ export class AuditLog {
     this.maxBatch = Math.max(1, o.maxBatch ?? 512);
     this.maxDelayMs = Math.max(0, o.maxDelayMs ?? 0);
     this.sync = o.sync;
+    this.syncTimeoutMs = Math.max(1, o.syncTimeoutMs ?? 15_000);
     this.stmt = {
       insertRecord: this.db.prepare(
         // Positional parameters: binding a named object costs about three times as much.
@@ -586,28 +594,45 @@ export class AuditLog {
     this.nextSyncWaiters = [];
     const covered = { seq: this.headSeq, hash: this.headHash };
     this.syncing = true;
-    this.sync().then(
-      () => {
-        this.syncing = false;
-        this.counters.syncs++;
-        this.durable = covered;
-        const waiters = this.syncWaiters;
-        this.syncWaiters = [];
-        for (const p of batch) p.resolve(p.record as AuditRecord);
-        for (const w of waiters) w.resolve();
-        this.afterSync();
-      },
-      (err: unknown) => {
-        this.syncing = false;
-        const failure = this.markUnhealthy(err);
-        this.syncError = failure;
-        const waiters = this.syncWaiters;
-        this.syncWaiters = [];
-        for (const p of batch) p.reject(failure);
-        for (const w of waiters) w.reject(failure);
-        this.afterSync();
-      },
+    let settled = false;
+    const done = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      this.syncing = false;
+      this.counters.syncs++;
+      this.durable = covered;
+      const waiters = this.syncWaiters;
+      this.syncWaiters = [];
+      for (const p of batch) p.resolve(p.record as AuditRecord);
+      for (const w of waiters) w.resolve();
+      this.afterSync();
+    };
+    const failed = (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      this.syncing = false;
+      const failure = this.markUnhealthy(err);
+      this.syncError = failure;
+      const waiters = this.syncWaiters;
+      this.syncWaiters = [];
+      for (const p of batch) p.reject(failure);
+      for (const w of waiters) w.reject(failure);
+      this.afterSync();
+    };
+    const timer = setTimeout(
+      () =>
+        failed(
+          Object.assign(new Error(`the WAL sync did not complete within ${this.syncTimeoutMs} ms`), {
+            code: 'ETIMEDOUT',
+          }),
+        ),
+      this.syncTimeoutMs,
     );
+    // A stuck sync must not be what keeps the process up.
+    timer.unref();
+    this.sync().then(done, failed);
   }
 
   private afterSync(): void {
