@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { OidcIssuerOptions } from './identity/index.js';
+import type { OidcIssuerOptions, OidcVerifier } from './identity/index.js';
 import type { AgentEntry, ConnectionKind } from './tunnel/index.js';
 
 export interface GatewayConnection {
@@ -42,7 +42,7 @@ export interface GatewayOptions {
   /** `iss` of gateway-issued tokens. */
   tokenIssuer?: string | undefined;
   /** OIDC issuers whose access tokens are accepted besides the gateway's own tokens. */
-  identity?: { oidc?: readonly OidcIssuerOptions[] | undefined } | undefined;
+  identity?: { oidc?: readonly (OidcIssuerOptions | OidcVerifier)[] | undefined } | undefined;
   http?: { maxRequestBodyBytes?: number | undefined; recordBodyBytes?: number | undefined } | undefined;
   logger?: Logger | undefined;
   version?: string | undefined;
