@@ -95,6 +95,19 @@ describe('OIDC through ward: real IdP, psql, openai SDK, OpenSSH', () => {
         { name: 'llm', type: 'http', agent: 'oidc-agent', llm: 'openai' },
         { name: 'box', type: 'ssh', agent: 'oidc-agent' },
       ],
+      // People reach connections through a group grant; admins open everything, auditors nothing.
+      access: {
+        grants: [
+          {
+            id: 'engineering',
+            identities: [],
+            groups: ['engineering'],
+            connections: ['*'],
+            actions: ['connect', 'exec'],
+            windows: [],
+          },
+        ],
+      },
       identity: {
         oidc: [
           new OidcVerifier(
@@ -262,7 +275,7 @@ describe('OIDC through ward: real IdP, psql, openai SDK, OpenSSH', () => {
     assert.equal(exchange?.identity, 'user:alice');
   });
 
-  test('groups map to roles: admin, user, auditor (who may not open sessions)', async () => {
+  test('groups map to roles and grants: admin, user with a group grant, auditor (who may not open sessions)', async () => {
     const alice = await whoami(await idp.mintAccessToken('alice'));
     assert.deepEqual(alice.body.roles.sort(), ['admin', 'user']);
     const bob = await whoami(await idp.mintAccessToken('bob'));
@@ -273,10 +286,18 @@ describe('OIDC through ward: real IdP, psql, openai SDK, OpenSSH', () => {
     const denied = await psql(carolToken);
     assert.equal(denied.code, 2);
     assert.match(denied.stderr, /ERR_ACCESS_DENIED/);
-    // The IdP moves carol into engineering: her next token carries the role.
-    const promoted = await idp.mintAccessToken('carol', { groups: ['security', 'engineering'] });
-    assert.deepEqual((await whoami(promoted)).body.roles.sort(), ['auditor', 'user']);
-    assert.equal((await psql(promoted)).code, 0);
+    // The IdP moves carol to engineering: her next token carries the role and the group grant.
+    const moved = await idp.mintAccessToken('carol', { groups: ['engineering'] });
+    assert.deepEqual((await whoami(moved)).body.roles, ['user']);
+    const r = await psql(moved);
+    assert.equal(r.code, 0, r.stderr);
+    const allowed = gateway.store.audit
+      .listRecords({ kind: 'access.allow', limit: 100_000 })
+      .filter((x) => x.identity === 'user:carol');
+    assert.ok(
+      allowed.some((x) => x.rule === 'grant:engineering'),
+      JSON.stringify(allowed),
+    );
   });
 
   test('attack tokens are refused in every protocol, recorded with their reason; a good session goes on', async () => {
