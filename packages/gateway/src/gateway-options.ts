@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { OidcIssuerOptions, OidcVerifier } from './identity/index.js';
 import type { AccessGrantConfig } from './config/access-config.js';
+import type { OidcIssuerOptions, OidcVerifier } from './identity/index.js';
 import type { AgentEntry, ConnectionKind } from './tunnel/index.js';
 
 export interface GatewayConnection {

@@ -19,8 +19,8 @@ import {
   problem,
 } from '@ward/protocol';
 import * as z from 'zod';
-import { type GatewayIdentityConfig, identityConfigSchema } from './identity-config.js';
 import { type AccessConfig, accessConfigSchema } from './access-config.js';
+import { type GatewayIdentityConfig, identityConfigSchema } from './identity-config.js';
 
 export type ConnectionType = 'postgres' | 'ssh' | 'http';
 export type LlmApi = 'openai' | 'anthropic' | 'none';
