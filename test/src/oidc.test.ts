@@ -23,6 +23,7 @@ import OpenAI from 'openai';
 import pg from 'pg';
 import pino from 'pino';
 import { Client as SshClient } from 'ssh2';
+import { WebSocket } from 'ws';
 import { type Idp, startIdp } from './helpers/oidc-idp.js';
 import { pgConnection } from './helpers/ward-stack.js';
 
@@ -447,6 +448,38 @@ describe('OIDC through ward: real IdP, psql, openai SDK, OpenSSH', () => {
     await held.end();
     assert.equal((await psql(good)).code, 0);
     assert.ok((await chat(good)).choices.length > 0);
+  });
+
+  test('ward connect: the IdP token in the WebSocket handshake opens a session; an ID token is refused and recorded', async () => {
+    const upgrade = (token: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const ws = new WebSocket(`${gateway.httpUrl.replace('http', 'ws')}/connect/appdb`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        ws.on('open', () => {
+          resolve({ status: 101, body: '' });
+          ws.terminate();
+        });
+        ws.on('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => {
+            body += d.toString();
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        ws.on('error', reject);
+      });
+    const tokens = await idp.mintTokens('bob');
+    assert.equal((await upgrade(tokens.access_token)).status, 101);
+    const before = records('auth.denied').length;
+    const refused = await upgrade(tokens.id_token ?? '');
+    assert.equal(refused.status, 401);
+    assert.equal((JSON.parse(refused.body) as { error: { code: string } }).error.code, 'ERR_AUTH_TOKEN_INVALID');
+    const recorded = records('auth.denied').slice(before);
+    assert.ok(
+      recorded.some((r) => r.data['protocol'] === 'connect' && r.data['reason'] === 'type_mismatch'),
+      JSON.stringify(recorded.map((r) => r.data)),
+    );
   });
 
   test('key rotation mid-test: new tokens work, old ones too while published; 50 random kids cost at most one JWKS fetch', async () => {
