@@ -281,7 +281,7 @@ export function registerLogin(program: Command): void {
           '/api/v1/whoami',
         );
         print(
-          `The gateway ${gateway} knows you as ${who.subject} (groups: ${who.groups?.join(', ') || '-'}; roles: ${who.roles.join(', ') || '-'}).`,
+          `The gateway ${gateway} knows you as ${who.subject} (groups: ${who.groups?.join(', ') || '-'}; roles: ${who.roles?.join(', ') || '-'}).`,
         );
       } catch (err) {
         const e = err as { code?: string; message?: string };
