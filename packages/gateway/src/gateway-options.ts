@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { OidcIssuerOptions } from './identity/index.js';
 import type { AgentEntry, ConnectionKind } from './tunnel/index.js';
 
 export interface GatewayConnection {
@@ -40,6 +41,8 @@ export interface GatewayOptions {
   connections: readonly GatewayConnection[];
   /** `iss` of gateway-issued tokens. */
   tokenIssuer?: string | undefined;
+  /** OIDC issuers whose access tokens are accepted besides the gateway's own tokens. */
+  identity?: { oidc?: readonly OidcIssuerOptions[] | undefined } | undefined;
   http?: { maxRequestBodyBytes?: number | undefined; recordBodyBytes?: number | undefined } | undefined;
   logger?: Logger | undefined;
   version?: string | undefined;

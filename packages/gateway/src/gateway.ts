@@ -4,10 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { splitHostPort, WardError } from '@ward/protocol';
 import pino, { type Logger } from 'pino';
-import { createApi } from './api/index.js';
+import { createApi, identityProvidersRoute } from './api/index.js';
 import type { GatewayOptions } from './gateway-options.js';
 import { type ApiHandler, createConnectUpgrade, createGatewayHttpServer } from './http/index.js';
-import { TokenService } from './identity/index.js';
+import { Authenticator, TokenService } from './identity/index.js';
 import { CancelRegistry, type PostgresContext, PostgresSession, startPostgresListener } from './postgres/index.js';
 import { StoreRecorder } from './recording/index.js';
 import { SessionRegistry } from './sessions/index.js';
@@ -26,6 +26,8 @@ export interface RunningGateway {
   ssh: { port: number; hostKeyFingerprint: string } | undefined;
   sessions: SessionRegistry;
   tokens: TokenService;
+  /** Gateway tokens and the configured OIDC issuers' access tokens. */
+  authenticator: Authenticator;
   store: Store;
   tunnel: TunnelServer;
   logger: Logger;
@@ -111,7 +113,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
 
   const connectionsByName = new Map(options.connections.map((c) => [c.name, c]));
-  const authenticate = (token: string) => tokens.verify(token);
+  const authenticator = new Authenticator(tokens, options.identity?.oidc ?? []);
+  const authenticate = (token: string) => authenticator.authenticate(token);
   const connectionType = (name: string) => connectionsByName.get(name)?.type;
   const postgres: PostgresContext = {
     tunnel,
@@ -147,6 +150,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       agents: tunnel.agents().length,
       sessions: tunnel.sessionCount,
     }),
+    publicApi: identityProvidersRoute(() => authenticator.providers()),
     api: chainApi(
       createSshApi({ keys: store.sshKeys, store, recorder }),
       createApi({ store, tunnel, connections: () => options.connections }),
@@ -222,6 +226,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     ssh: sshListener ? { port: sshListener.port, hostKeyFingerprint: sshListener.hostKeyFingerprint } : undefined,
     sessions,
     tokens,
+    authenticator,
     store,
     tunnel,
     logger,

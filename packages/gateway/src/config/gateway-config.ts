@@ -19,6 +19,7 @@ import {
   problem,
 } from '@ward/protocol';
 import * as z from 'zod';
+import { type GatewayIdentityConfig, identityConfigSchema } from './identity-config.js';
 
 export type ConnectionType = 'postgres' | 'ssh' | 'http';
 export type LlmApi = 'openai' | 'anthropic' | 'none';
@@ -97,6 +98,8 @@ export interface GatewayConfig {
   readonly store: GatewayStoreConfig;
   readonly agents: readonly GatewayAgentConfig[];
   readonly connections: readonly GatewayConnectionConfig[];
+  /** Trusted OIDC issuers (see identity-config.ts). */
+  readonly identity: GatewayIdentityConfig;
 }
 
 const KIB = 1024;
@@ -241,6 +244,7 @@ export function gatewayConfigSchema(configPath: string) {
           }),
         )
         .default([]),
+      identity: identityConfigSchema(),
     })
     .superRefine(crossFieldChecks, { when: () => true })
     .transform((c) => ({
