@@ -11,8 +11,11 @@ export interface ApiTarget {
 /** Where and as whom CLI commands talk to the gateway: flags, then env, then the token cache. */
 export function resolveTarget(opts: { gateway?: string | undefined; token?: string | undefined }): ApiTarget {
   const saved = loadCredentials();
-  const gateway = opts.gateway ?? process.env['WARD_GATEWAY'] ?? saved?.gateway;
-  const token = opts.token ?? process.env['WARD_TOKEN'] ?? saved?.token;
+  // An empty variable counts as unset (`WARD_TOKEN= ward …`).
+  const envGateway = process.env['WARD_GATEWAY'] || undefined;
+  const envToken = process.env['WARD_TOKEN'] || undefined;
+  const gateway = opts.gateway ?? envGateway ?? saved?.gateway;
+  const token = opts.token ?? envToken ?? saved?.token;
   if (!gateway || !token) {
     throw new WardError(
       'ERR_CLI_NOT_LOGGED_IN',
@@ -20,7 +23,7 @@ export function resolveTarget(opts: { gateway?: string | undefined; token?: stri
       'not logged in: run `ward demo` (or `ward login`), or pass --gateway and set WARD_TOKEN',
     );
   }
-  const cached = opts.token === undefined && process.env['WARD_TOKEN'] === undefined ? saved : undefined;
+  const cached = opts.token === undefined && envToken === undefined ? saved : undefined;
   return { gateway: gateway.replace(/\/+$/, ''), token, ...(cached ? { cached } : {}) };
 }
 

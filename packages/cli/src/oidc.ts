@@ -44,19 +44,29 @@ export async function pickProvider(gateway: string, issuer?: string): Promise<Id
       cause: err,
     });
   }
-  const body = (await res.json().catch(() => undefined)) as
-    | { providers?: Partial<IdentityProvider>[] }
-    | Partial<IdentityProvider>[]
-    | undefined;
-  const listed = (Array.isArray(body) ? body : (body?.providers ?? [])).filter(
-    (p): p is IdentityProvider => typeof p?.issuer === 'string' && typeof p.clientId === 'string',
-  );
-  const providers = listed.map((p) => ({ ...p, audience: p.audience || DEFAULT_RESOURCE }));
+  type Listed = { issuer?: unknown; clientId?: unknown; audience?: unknown; scopes?: unknown };
+  const body = (await res.json().catch(() => undefined)) as { providers?: Listed[] } | Listed[] | undefined;
+  const listed = Array.isArray(body) ? body : Array.isArray(body?.providers) ? body.providers : [];
+  // The gateway lists `audience` as one string or several; the first is the resource to ask for.
+  // An issuer without a clientId is trusted for tokens but not set up for `ward login`.
+  const providers: IdentityProvider[] = listed.flatMap((p) => {
+    if (typeof p?.issuer !== 'string' || typeof p.clientId !== 'string') return [];
+    const audience = Array.isArray(p.audience) ? p.audience[0] : p.audience;
+    const scopes = Array.isArray(p.scopes) ? p.scopes.filter((x): x is string => typeof x === 'string') : undefined;
+    return [
+      {
+        issuer: p.issuer,
+        clientId: p.clientId,
+        audience: typeof audience === 'string' && audience ? audience : DEFAULT_RESOURCE,
+        ...(scopes ? { scopes } : {}),
+      },
+    ];
+  });
   if (!res.ok || providers.length === 0) {
     throw new WardError(
       'ERR_CLI_LOGIN_NO_PROVIDER',
       'not_found',
-      `the gateway at ${gateway} offers no identity provider to sign in with (its config needs identity.oidc)`,
+      `the gateway at ${gateway} offers no identity provider to sign in with (its config needs identity.oidc, with a clientId for ward login)`,
     );
   }
   if (issuer !== undefined) {

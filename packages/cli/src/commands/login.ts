@@ -79,8 +79,8 @@ function idpError(err: unknown): WardError {
       'the device code expired before the sign-in was approved: run `ward login` again',
       { cause: err },
     );
-  const name = (err as { name?: unknown }).name;
-  if (name === 'TimeoutError' || name === 'AbortError')
+  const { name, code } = err as { name?: unknown; code?: unknown };
+  if (name === 'TimeoutError' || name === 'AbortError' || code === 'OAUTH_TIMEOUT' || code === 'OAUTH_ABORT')
     return new WardError(
       'ERR_CLI_LOGIN_TIMEOUT',
       'deadline_exceeded',
