@@ -134,7 +134,7 @@ describe('ward login / whoami / logout with a real IdP', () => {
     idp = await startIdp({
       accounts: { alice: { groups: ['engineering', 'admins'] }, bob: { groups: ['engineering'] } },
     });
-    shortIdp = await startIdp({ accounts: { carol: { groups: ['support'] } }, accessTokenTtl: 4 });
+    shortIdp = await startIdp({ accounts: { carol: { groups: ['admins'] } }, accessTokenTtl: 4 });
     cluster = await startPgCluster({
       users: [{ name: 'app', password: DB_PASSWORD, method: 'scram-sha-256' }],
       databases: ['app'],
@@ -159,7 +159,13 @@ describe('ward login / whoami / logout with a real IdP', () => {
           { issuer: idp.issuer, audience: 'urn:ward', clientId: idp.clientId, roles: { admin: ['admins'] } },
           // No clock tolerance: an expired token is refused at once, so the refresh test
           // proves the CLI really had to refresh.
-          { issuer: shortIdp.issuer, audience: 'urn:ward', clientId: shortIdp.clientId, clockToleranceSeconds: 0 },
+          {
+            issuer: shortIdp.issuer,
+            audience: 'urn:ward',
+            clientId: shortIdp.clientId,
+            roles: { admin: ['admins'] },
+            clockToleranceSeconds: 0,
+          },
         ],
       },
       logger: logger.child({ component: 'gateway' }),
@@ -356,27 +362,49 @@ describe('ward login / whoami / logout with a real IdP', () => {
     assert.match(String(exchange()?.identity), /alice/);
   });
 
-  test('refresh: after the 4 s access token expires, the next command refreshes it and the cache holds the new one', async () => {
+  test('refresh: after the 4 s access token expired, ward connect and the next command refresh it; the cache holds the new one', async () => {
     const dir = newConfigDir();
     const r = await deviceLogin(shortIdp, dir, gateway.httpUrl, 'carol');
     assert.equal(r.code, 0, r.stderr);
     const first = readCache(dir);
-    await eventually(() => Date.now() > Date.parse(first.expiresAt) + 1000, 15_000, 'the access token to expire');
-    // The old token no longer works at the gateway (no clock tolerance for this issuer)...
-    const stale = await fetch(`${gateway.httpUrl}/api/v1/whoami`, {
-      headers: { authorization: `Bearer ${first.token}` },
+    const connect = spawn(process.execPath, [WARD, 'connect', 'appdb', '--port', '0'], {
+      env: { ...process.env, WARD_CONFIG_DIR: dir, WARD_TOKEN: '', WARD_GATEWAY: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    assert.equal(stale.status, 401);
-    // ...but the CLI refreshes before using it.
-    const who = await ward(dir, ['whoami']);
-    assert.equal(who.code, 0, who.stderr);
-    assert.match(who.stdout, /^subject: carol/m);
+    try {
+      let out = '';
+      connect.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      await eventually(() => /on 127\.0\.0\.1:(\d+)/.test(out), 15_000, 'ward connect to listen');
+      await eventually(() => Date.now() > Date.parse(first.expiresAt) + 1000, 15_000, 'the access token to expire');
+      // The old token no longer works at the gateway (no clock tolerance for this issuer)...
+      const stale = await fetch(`${gateway.httpUrl}/api/v1/whoami`, {
+        headers: { authorization: `Bearer ${first.token}` },
+      });
+      assert.equal(stale.status, 401);
+      // ...but the running ward connect refreshes before it opens the next connection.
+      const localPort = /on 127\.0\.0\.1:(\d+)/.exec(out)?.[1] ?? '';
+      const psql = await run(
+        'psql',
+        ['-X', '-A', '-t', '-w', '-h', '127.0.0.1', '-p', localPort, '-U', 'carol', '-d', 'app', '-c', 'select 40 + 2'],
+        { PGPASSWORD: '' },
+      );
+      assert.equal(psql.code, 0, psql.stderr);
+      assert.equal(psql.stdout.trim(), '42');
+    } finally {
+      connect.kill('SIGINT');
+    }
     const second = readCache(dir);
     assert.notEqual(second.token, first.token);
     assert.notEqual(second.refreshToken, first.refreshToken, 'the IdP rotated the refresh token');
     assert.ok(Date.parse(second.expiresAt) > Date.parse(first.expiresAt));
     assert.equal(statSync(cachePath(dir)).mode & 0o777, 0o600);
     assert.equal(second.issuer, shortIdp.issuer);
+    // A later command (its token expired again by now) refreshes from the rotated refresh token.
+    await eventually(() => Date.now() > Date.parse(second.expiresAt) + 1000, 15_000, 'the new token to expire');
+    const who = await ward(dir, ['whoami']);
+    assert.equal(who.code, 0, who.stderr);
+    assert.match(who.stdout, /^subject: carol/m);
+    assert.notEqual(readCache(dir).token, second.token);
   });
 
   test('refresh refused (refresh token revoked at the IdP): the command says to run ward login', async () => {

@@ -77,8 +77,9 @@ export function registerKeys(program: Command): void {
         'minute (for OPENAI_API_KEY=$(ward token print), PGPASSWORD=$(ward token print))',
     )
     .action(async () => {
-      if (!loadCredentials()) throw new Error('not logged in: run `ward demo` or `ward login` first');
-      print(await freshToken(resolveTarget({})));
+      const saved = loadCredentials();
+      if (!saved) throw new Error('not logged in: run `ward demo` or `ward login` first');
+      print(await freshToken({ gateway: saved.gateway, token: saved.token, cached: saved }));
     });
   token
     .command('ssh')
