@@ -73,8 +73,9 @@ export function registerKeys(program: Command): void {
   token
     .command('print')
     .description(
-      'Print the token saved by `ward demo`/`ward login`, refreshed first when it expires within a\n' +
-        'minute (for OPENAI_API_KEY=$(ward token print), PGPASSWORD=$(ward token print))',
+      'Print the token saved by `ward demo`/`ward login`, refreshed first when it\n' +
+        'expires within a minute. Example:\n' +
+        '  OPENAI_API_KEY=$(ward token print)   # or PGPASSWORD=$(ward token print)',
     )
     .action(async () => {
       const saved = loadCredentials();
@@ -84,11 +85,12 @@ export function registerKeys(program: Command): void {
   token
     .command('ssh')
     .description(
-      'Print a short gateway-issued token for the same identity, to use as the password of an SSH\n' +
-        'login on the gateway (OpenSSH sends at most 1023 bytes of password; an IdP token is often\n' +
-        'longer). It is obtained from the gateway by token exchange (RFC 8693, POST /api/v1/token)\n' +
-        'with your signed-in token, and lives no longer than that token. Example:\n' +
-        '  ward token ssh | xclip   # then: ssh -p 7422 -l <connection> <gateway host>, paste at the prompt\n' +
+      'Print a short gateway-issued token for the same identity: the password for\n' +
+        "an SSH login on the gateway's SSH listener (OpenSSH sends at most 1023 bytes\n" +
+        'of password; an IdP token is often longer). The gateway issues it by token\n' +
+        'exchange (RFC 8693, POST /api/v1/token) for your signed-in token; it lives\n' +
+        'no longer than that token. Examples:\n' +
+        '  ward token ssh   # then paste it at: ssh -p 7422 -l <conn> <host>\n' +
         '  sshpass -p "$(ward token ssh)" ssh -p 7422 -l <connection> <gateway host>',
     )
     .option('--gateway <url>', 'gateway URL (default: from the token cache or WARD_GATEWAY)')
@@ -101,8 +103,8 @@ export function registerKeys(program: Command): void {
   program
     .command('whoami')
     .description(
-      'Show who the gateway thinks you are: subject, groups, roles, token issuer and expiry\n' +
-        '(exit 1 with ERR_CLI_NOT_LOGGED_IN when not signed in). Example:\n' +
+      'Show who the gateway thinks you are: subject, groups, roles, token issuer\n' +
+        'and expiry (exit 1 with ERR_CLI_NOT_LOGGED_IN when not signed in). Example:\n' +
         '  ward whoami',
     )
     .option('--gateway <url>', 'gateway URL (default: from the token cache or WARD_GATEWAY)')

@@ -220,18 +220,22 @@ export function registerLogin(program: Command): void {
   program
     .command('login')
     .description(
-      "Sign in with your organisation's identity provider (OIDC) and save the token for every other\n" +
-        'ward command. The gateway says which IdP to use (GET /api/v1/identity/providers).\n' +
-        '  --browser  authorization code + PKCE: open the printed URL; the IdP sends the browser back\n' +
-        '             to a one-shot listener on 127.0.0.1 (default on a desktop: macOS, Windows,\n' +
-        '             DISPLAY/WAYLAND_DISPLAY set, not over SSH)\n' +
-        '  --device   device authorization: open the printed URL on any device and enter the code\n' +
-        '             (default elsewhere: servers, containers, SSH sessions)\n' +
-        'The token cache is $WARD_CONFIG_DIR/credentials.json (default ~/.config/ward/credentials.json,\n' +
-        'mode 0600): access token, refresh token, expiry, issuer and gateway. Commands refresh the\n' +
-        'access token by themselves a minute before it expires. Examples:\n' +
+      "Sign in with your organisation's identity provider (OIDC) and save the token\n" +
+        'for every other ward command. The gateway names the IdP\n' +
+        '(GET /api/v1/identity/providers).\n' +
+        '  --browser  authorization code + PKCE: open the printed URL; the IdP sends\n' +
+        '             the browser back to a one-shot listener on 127.0.0.1. Default\n' +
+        '             on a desktop (macOS, Windows, DISPLAY/WAYLAND_DISPLAY set),\n' +
+        '             unless over SSH.\n' +
+        '  --device   device authorization: open the printed URL on any device and\n' +
+        '             enter the code. Default elsewhere (servers, containers, SSH).\n' +
+        'The token cache is $WARD_CONFIG_DIR/credentials.json (default\n' +
+        '~/.config/ward/credentials.json, mode 0600): access token, refresh token,\n' +
+        'expiry, issuer and gateway. Commands refresh the access token by themselves\n' +
+        'a minute before it expires. Examples:\n' +
         '  ward login --gateway https://ward.example.com\n' +
-        '  ward login --device --gateway https://ward.example.com --issuer https://idp.example.com',
+        '  ward login --device --issuer https://idp.example.com \\\n' +
+        '             --gateway https://ward.example.com',
     )
     .option('--gateway <url>', 'gateway URL (default: WARD_GATEWAY, else the gateway of the last sign-in)')
     .addOption(new Option('--device', 'use the device authorization flow').conflicts('browser'))
@@ -294,8 +298,9 @@ export function registerLogin(program: Command): void {
   program
     .command('logout')
     .description(
-      'Sign out: revoke the refresh token at the identity provider (when it has a revocation\n' +
-        'endpoint) and delete the token cache. Safe to run when not signed in. Example:\n' +
+      'Sign out: revoke the refresh token at the identity provider (when it has\n' +
+        'a revocation endpoint) and delete the token cache. Safe to run when not\n' +
+        'signed in. Example:\n' +
         '  ward logout',
     )
     .action(async () => {
