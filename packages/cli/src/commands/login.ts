@@ -139,7 +139,11 @@ async function browserLogin(
         o.timeoutMs,
       );
       const finish = (res: ServerResponse, status: number, title: string, text: string) => {
-        res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+        res.writeHead(status, {
+          'content-type': 'text/html; charset=utf-8',
+          'cache-control': 'no-store',
+          connection: 'close',
+        });
         res.end(page(title, text));
       };
       server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -177,8 +181,11 @@ async function browserLogin(
       });
     });
   } finally {
-    server.closeAllConnections();
+    // Let the last page finish writing (it closes its connection), then drop whatever the
+    // browser still holds open (preconnects) so the CLI can exit.
     server.close();
+    server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), 1000).unref();
   }
 }
 
