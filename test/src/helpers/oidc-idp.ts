@@ -119,7 +119,7 @@ export interface Idp {
    * fill in iss, aud, sub, iat, exp (+5 min), client_id; a claim set to `undefined` is left
    * out (`{ exp: undefined }` → no exp). Header defaults `{ alg, kid: currentKid, typ: 'at+jwt' }`.
    */
-  sign(payload: Record<string, unknown>, header?: Partial<jose.JWSHeaderParameters>): Promise<string>;
+  sign(payload?: Record<string, unknown>, header?: Partial<jose.JWSHeaderParameters>): Promise<string>;
   /** Ready-made hostile tokens (each otherwise well-formed, for `sub`). */
   forge: {
     /** `alg: none`, no signature. */
@@ -476,7 +476,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
       return tokenRequest({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId, resource });
     },
     authorizationUrl,
-    async sign(payload, header = {}) {
+    async sign(payload = {}, header = {}) {
       const alg = (header.alg as 'RS256' | 'ES256' | undefined) ?? accessTokenAlg;
       const key = signingKey(alg);
       return new jose.SignJWT(baseClaims(payload))

@@ -50,6 +50,12 @@ export function registerRun(program: Command): void {
         agents: config.agents,
         connections: config.connections,
         identity: { oidc: oidcIssuerOptions(config.identity) },
+        access: {
+          grants: config.access.grants,
+          maxJitDurationMs: config.access.jit.maxDuration,
+          serviceTokenTtlMs: config.access.serviceAccounts.tokenTtl,
+          exchangeTokenTtlMs: config.access.tokenExchange.ttl,
+        },
       });
       process.stderr.write(
         `ward gateway: http ${gateway.httpUrl}, agent tunnel port ${gateway.tunnelPort}, postgres port ${gateway.postgresPort}, ssh port ${gateway.ssh?.port}, data ${config.dataDir}\n` +

@@ -20,6 +20,7 @@ import {
 } from '@ward/protocol';
 import * as z from 'zod';
 import { type GatewayIdentityConfig, identityConfigSchema } from './identity-config.js';
+import { type AccessConfig, accessConfigSchema } from './access-config.js';
 
 export type ConnectionType = 'postgres' | 'ssh' | 'http';
 export type LlmApi = 'openai' | 'anthropic' | 'none';
@@ -100,6 +101,8 @@ export interface GatewayConfig {
   readonly connections: readonly GatewayConnectionConfig[];
   /** Trusted OIDC issuers (see identity-config.ts). */
   readonly identity: GatewayIdentityConfig;
+  /** Grants, just-in-time access, service accounts (access-config.ts). */
+  readonly access: AccessConfig;
 }
 
 const KIB = 1024;
@@ -245,6 +248,7 @@ export function gatewayConfigSchema(configPath: string) {
         )
         .default([]),
       identity: identityConfigSchema(),
+      access: accessConfigSchema(),
     })
     .superRefine(crossFieldChecks, { when: () => true })
     .transform((c) => ({

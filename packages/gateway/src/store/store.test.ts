@@ -75,9 +75,13 @@ describe('store: open and migrate', () => {
     }
     const before = ts.store.audit.listRecords({ sessionId: 's-1' });
     await ts.store.close();
-    // Put the file back in its version-2 shape: the index on audit_records, no side table.
+    // Put the file back in its version-2 shape: the index on audit_records, no side table, and
+    // none of the tables later migrations add (4: access).
     const db = new Database(ts.options.path);
-    db.exec(`DROP TABLE audit_session_index;
+    db.exec(`DROP TABLE access_grants;
+             DROP TABLE access_requests;
+             DROP TABLE service_accounts;
+             DROP TABLE audit_session_index;
              DELETE FROM meta WHERE key = 'audit_session_indexed_to';
              CREATE INDEX audit_records_session ON audit_records (session_id, seq) WHERE session_id IS NOT NULL;
              PRAGMA user_version = 2;`);
