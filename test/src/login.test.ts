@@ -5,13 +5,13 @@
 // and forms (to the CLI's own loopback listener for the PKCE flow).
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type RunningAgent, startAgent } from '@ward/agent';
-import { type PgCluster, startPgCluster } from '@ward/agent/testing';
+import { type PgCluster, type Sshd, startPgCluster, startSshd } from '@ward/agent/testing';
 import { startDemoUpstream } from '@ward/demo';
 import { type RunningGateway, startGateway } from '@ward/gateway';
 import { generateAgentKey, hashAgentKey } from '@ward/protocol';
@@ -123,6 +123,9 @@ describe('ward login / whoami / logout with a real IdP', () => {
   /** A second IdP whose access tokens live 4 s, for the refresh tests. */
   let shortIdp: Idp;
   let cluster: PgCluster;
+  let sshd: Sshd;
+  let knownHosts: string;
+  let askpass: string;
   let upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
   let gateway: RunningGateway;
   let agent: RunningAgent;
@@ -140,19 +143,21 @@ describe('ward login / whoami / logout with a real IdP', () => {
       databases: ['app'],
     });
     upstream = await startDemoUpstream({ apiKey: UPSTREAM_KEY });
+    sshd = await startSshd();
     dataDir = mkdtempSync(join(tmpdir(), 'ward-login-'));
     logFile = join(dataDir, 'ward.log');
     logger = pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: true }));
     const agentKey = generateAgentKey();
     gateway = await startGateway({
       dataDir,
-      listen: { http: '127.0.0.1:0', tunnel: '127.0.0.1:0' },
+      listen: { http: '127.0.0.1:0', tunnel: '127.0.0.1:0', ssh: '127.0.0.1:0' },
       tunnel: { insecure: true },
       store: { path: join(dataDir, 'ward.db'), durability: 'group' },
       agents: [{ name: 'login-agent', keyHash: hashAgentKey(agentKey) }],
       connections: [
         { name: 'appdb', type: 'postgres', agent: 'login-agent' },
         { name: 'llm', type: 'http', agent: 'login-agent', llm: 'openai' },
+        { name: 'box', type: 'ssh', agent: 'login-agent' },
       ],
       identity: {
         oidc: [
@@ -182,12 +187,30 @@ describe('ward login / whoami / logout with a real IdP', () => {
           auth: { header: 'authorization', scheme: 'Bearer', secret: UPSTREAM_KEY },
           timeoutMs: 10_000,
         },
+        {
+          type: 'ssh',
+          name: 'box',
+          host: sshd.host,
+          port: sshd.port,
+          user: sshd.user,
+          privateKey: sshd.clientKey,
+          hostKey: { fingerprint: sshd.hostKeyFingerprint },
+        },
       ],
       initialDelayMs: 50,
       maxDelayMs: 500,
       logger: logger.child({ component: 'agent' }),
     });
     await agent.online();
+    // OpenSSH pins the gateway's host key (its public half, from the data dir) and reads the
+    // password from SSH_ASKPASS.
+    const pub = spawnSync('ssh-keygen', ['-y', '-f', join(dataDir, 'ssh-host-key')], { encoding: 'utf8' });
+    assert.equal(pub.status, 0, pub.stderr);
+    knownHosts = join(dataDir, 'known_hosts');
+    writeFileSync(knownHosts, `[127.0.0.1]:${gateway.ssh?.port} ${pub.stdout.trim()}\n`);
+    askpass = join(dataDir, 'askpass.sh');
+    writeFileSync(askpass, '#!/bin/sh\nprintf "%s\\n" "$WARD_TEST_PASSWORD"\n');
+    chmodSync(askpass, 0o700);
   });
 
   after(async () => {
@@ -195,6 +218,7 @@ describe('ward login / whoami / logout with a real IdP', () => {
     await gateway?.stop();
     logger?.flush();
     await upstream?.close();
+    await sshd?.stop();
     await cluster?.stop();
     await idp?.stop();
     await shortIdp?.stop();
@@ -360,6 +384,53 @@ describe('ward login / whoami / logout with a real IdP', () => {
       gateway.store.audit.listRecords({ kind: 'http.exchange', limit: 1000 }).find((x) => x.connection === 'llm');
     await eventually(() => exchange() !== undefined, 10_000, 'the exchange record');
     assert.match(String(exchange()?.identity), /alice/);
+  });
+
+  test('as alice: ward token ssh prints a short gateway token that OpenSSH logs in with, recorded as alice', async () => {
+    const idpToken = readCache(aliceDir).token;
+    const r = await ward(aliceDir, ['token', 'ssh']);
+    assert.equal(r.code, 0, r.stderr);
+    const short = r.stdout.trim();
+    assert.notEqual(short, idpToken);
+    assert.ok(short.length <= 1023, `OpenSSH sends at most 1023 bytes of password (got ${short.length})`);
+    const ssh = await run(
+      'ssh',
+      [
+        '-F',
+        '/dev/null',
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-o',
+        `UserKnownHostsFile=${knownHosts}`,
+        '-o',
+        'PreferredAuthentications=password',
+        '-o',
+        'PubkeyAuthentication=no',
+        '-o',
+        'NumberOfPasswordPrompts=1',
+        '-o',
+        'LogLevel=ERROR',
+        '-p',
+        String(gateway.ssh?.port),
+        '-l',
+        'box',
+        '127.0.0.1',
+        'echo signed-in-through-ward',
+      ],
+      { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0', WARD_TEST_PASSWORD: short },
+    );
+    assert.equal(ssh.code, 0, ssh.stderr);
+    assert.equal(ssh.stdout.trim(), 'signed-in-through-ward');
+    await gateway.store.audit.flush();
+    const start = gateway.store.audit
+      .listRecords({ kind: 'session.start', limit: 1000 })
+      .filter((x) => x.connection === 'box')
+      .at(-1);
+    assert.match(String(start?.identity), /alice/);
+    // Issued by the gateway (token.issued), not the IdP; never the token itself.
+    const issued = gateway.store.audit.listRecords({ kind: 'token.issued', limit: 1000 });
+    assert.ok(issued.some((x) => String(x.identity).includes('alice')));
+    assert.equal(JSON.stringify(issued).includes(short), false);
   });
 
   test('refresh: after the 4 s access token expired, ward connect and the next command refresh it; the cache holds the new one', async () => {
