@@ -179,7 +179,7 @@ describe('token cache', () => {
     assert.equal(loadCredentials()?.token, 'access-1', 'a failed refresh leaves the cache as it was');
   });
 
-  it('uses a token without a refresh token while it lasts, then refuses it with ERR_CLI_LOGIN_REFRESH_FAILED', async () => {
+  it('uses an IdP token without a refresh token while it lasts, then refuses it with ERR_CLI_LOGIN_REFRESH_FAILED', async () => {
     const never = async (): Promise<RefreshedTokens> => {
       throw new Error('must not be called');
     };
@@ -192,6 +192,14 @@ describe('token cache', () => {
         code: 'ERR_CLI_LOGIN_REFRESH_FAILED',
       },
     );
+    // Not from an IdP (ward demo's gateway token): passed on as it is; the gateway judges it.
+    const gatewayToken = {
+      gateway: demo.gateway,
+      token: 't',
+      subject: 's',
+      expiresAt: new Date(NOW - 1).toISOString(),
+    };
+    assert.equal(await ensureFresh(gatewayToken, never, () => NOW), gatewayToken);
   });
 
   it('is never seen torn while two other processes rewrite it', async () => {

@@ -123,9 +123,10 @@ export async function ensureFresh(
 ): Promise<SavedCredentials> {
   if (!needsRefresh(creds, now())) return creds;
   if (!creds.refreshToken || !creds.issuer || !creds.clientId) {
-    // A token nobody can refresh (ward demo, or an IdP that gave no refresh token): use it
-    // while it lasts; the gateway says when it has expired.
-    if (Date.parse(creds.expiresAt) > now()) return creds;
+    // A token nobody can refresh: use it while it lasts. Past its expiry, an IdP sign-in
+    // without a refresh token needs `ward login`; any other token (ward demo's) goes to the
+    // gateway, which says what is wrong with it.
+    if (!creds.issuer || Date.parse(creds.expiresAt) > now()) return creds;
     throw refreshFailed(creds, 'no refresh token');
   }
   const current = loadCredentials();
