@@ -4,6 +4,7 @@ import { registerAudit } from './commands/audit.js';
 import { registerConnect } from './commands/connect.js';
 import { registerDemo } from './commands/demo.js';
 import { registerKeys } from './commands/keys.js';
+import { registerLogin } from './commands/login.js';
 import { registerReplay } from './commands/replay.js';
 import { registerRun } from './commands/run.js';
 import { registerServiceAccounts } from './commands/service-accounts.js';
@@ -29,6 +30,7 @@ export function createProgram(): Command {
     .configureHelp({ sortSubcommands: false });
   registerDemo(program);
   registerRun(program);
+  registerLogin(program);
   registerConnect(program);
   registerReplay(registerSessions(program));
   registerAudit(program);
