@@ -13,7 +13,7 @@ import { serveHttpSession, TunnelClient } from '@ward/agent';
 import { type RunningGateway, startGateway } from '@ward/gateway';
 import { create, generateAgentKey, hashAgentKey, SessionFrameSchema, WardError } from '@ward/protocol';
 import pino from 'pino';
-import { eventually, startStack, type WardStack } from './helpers/ward-stack.js';
+import { BOB_EVERYWHERE, eventually, startStack, type WardStack } from './helpers/ward-stack.js';
 
 const BODY = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
 
@@ -106,6 +106,7 @@ describe('HTTP sessions per client connection (keep-alive agent)', () => {
         { type: 'http', name: 'llm', url: upstream.url, timeoutMs: 10_000 },
         { type: 'http', name: 'plain', url: upstream.url, timeoutMs: 10_000 },
       ],
+      access: { grants: [BOB_EVERYWHERE, { ...BOB_EVERYWHERE, id: 'e2e-carol', identities: ['user:carol'] }] },
     });
     base = stack.gateway.httpUrl;
   });
@@ -248,6 +249,7 @@ describe('HTTP sessions with an agent that serves one exchange per session (olde
       store: { path: join(dataDir, 'ward.db'), durability: 'group' },
       agents: [{ name: 'old-agent', keyHash: hashAgentKey(key) }],
       connections: [{ name: 'llm', type: 'http', agent: 'old-agent', llm: 'openai' }],
+      access: { grants: [BOB_EVERYWHERE] },
       logger: pino({ level: 'silent' }),
     });
     // What an agent before keep-alive did: no start options, so ready without keepAlive and a
@@ -315,6 +317,7 @@ describe('HTTP request sent right behind the session start', () => {
       store: { path: join(dataDir, 'ward.db'), durability: 'group' },
       agents: [{ name: 'picky-agent', keyHash: hashAgentKey(key) }],
       connections: [{ name: 'llm', type: 'http', agent: 'picky-agent', llm: 'openai' }],
+      access: { grants: [BOB_EVERYWHERE] },
       logger: pino({ level: 'silent' }),
     });
     client = new TunnelClient({

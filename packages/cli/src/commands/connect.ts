@@ -1,9 +1,9 @@
 import net, { type AddressInfo } from 'node:net';
 import { PgCodec } from '@ward/gateway';
-import { WardError } from '@ward/protocol';
+import { toWardError, WardError } from '@ward/protocol';
 import type { Command } from 'commander';
 import { createWebSocketStream, WebSocket } from 'ws';
-import { apiJson, resolveTarget } from '../api-client.js';
+import { apiJson, freshToken, resolveTarget } from '../api-client.js';
 
 const DEFAULT_PORTS: Record<string, number> = { postgres: 5433, ssh: 2222 };
 
@@ -103,7 +103,18 @@ export function registerConnect(program: Command): void {
         throw new Error(`--port must be 0–65535, got ${opts.port}`);
       const wsUrl = `${target.gateway.replace(/^http/, 'ws')}/connect/${encodeURIComponent(name)}`;
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      const server = net.createServer((local) => carry(local, wsUrl, target.token, connection.type, log));
+      const server = net.createServer((local) =>
+        // Each connection gets a fresh token: `ward login`'s cache is refreshed near expiry.
+        freshToken(target).then(
+          (token) => carry(local, wsUrl, token, connection.type, log),
+          (err: unknown) => {
+            const e = toWardError(err);
+            log(`ward connect: ${e.code}: ${e.message}`);
+            if (connection.type === 'postgres') local.end(PgCodec.BackendSerializer.wardError(e, 'FATAL'));
+            else local.destroy();
+          },
+        ),
+      );
       await new Promise<void>((resolve, reject) => {
         server.once('error', (err) => reject(new Error(`cannot listen on ${opts.host}:${port}: ${err.message}`)));
         server.listen(port, opts.host, () => resolve());

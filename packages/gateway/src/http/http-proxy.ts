@@ -14,6 +14,7 @@ import { classifyLlmRequest, inspectLlmRequest, type LlmApi, type LlmRequestFact
 import { chargedTokens, type LlmResult } from '../llm/llm-result.js';
 import type { ConnectionLimits, RateLimiter } from '../llm/rate-limiter.js';
 import { identityLabel, type Recorder } from '../recording/index.js';
+import type { SessionRegistry } from '../sessions/index.js';
 import type { TunnelServer } from '../tunnel/index.js';
 import { BodyCapture } from './body-capture.js';
 import type { ExchangeInfo, HttpExchangeHooks } from './exchange-hooks.js';
@@ -46,6 +47,8 @@ export interface HttpProxyContext {
   rateLimiter?: RateLimiter | undefined;
   /** How long a client connection's idle session waits for its next request (default 30 s). */
   sessionIdleMs?: number | undefined;
+  /** Open sessions register here, so an expired or revoked grant ends them too. */
+  sessions?: SessionRegistry | undefined;
 }
 
 /** Limits of one HTTP connection (`connections[].limits`). */
@@ -63,6 +66,8 @@ export interface HttpExchangeTarget {
   /** The LLM API the connection speaks; `none` (the default) proxies bytes only. */
   llm?: LlmApi | undefined;
   limits?: HttpConnectionLimits | undefined;
+  /** The access rule that allowed the exchange (recorded on `http.exchange`). */
+  rule?: string | undefined;
 }
 
 const bodyFrame = (data: Uint8Array, end = false) =>
@@ -228,6 +233,8 @@ export async function proxyHttpExchange(
   let session = reusableSession(socket, target.connection, target.identity);
   /** The exchange ended cleanly (response end frame, request body sent whole): the session may carry the next. */
   let reusable = false;
+  /** Set when ward ended a streamed answer with an SSE error event: end the body, do not cut it. */
+  let endedWithEvent = false;
   try {
     if (session) session.take();
     else {
@@ -238,6 +245,7 @@ export async function proxyHttpExchange(
             tunnel: ctx.tunnel,
             recorder: ctx.recorder,
             idleMs: ctx.sessionIdleMs ?? HTTP_PROXY_DEFAULTS.sessionIdleMs,
+            registry: ctx.sessions,
           },
           target,
           opening.signal,
@@ -261,6 +269,15 @@ export async function proxyHttpExchange(
     const done = new Promise<WardError | undefined>((resolve) => {
       endSeen = () => resolve(undefined);
       open.watchClose(resolve);
+    });
+    // Ended by policy (grant expired or revoked, shutdown) while this exchange runs: before the
+    // head the client gets the error as JSON (below); mid-stream (SSE), one error event the SDK
+    // raises as an APIError with the code, then the end of the body.
+    open.onTerminate((reason) => {
+      if (res.headersSent && !res.writableEnded && /event-stream/i.test(relay.contentType ?? '')) {
+        res.write(`\n\nevent: error\ndata: ${JSON.stringify(reason.toJSON())}\n\n`);
+        endedWithEvent = true;
+      }
     });
     const headers = forwardableHeaders(req.headers, CLIENT_CREDENTIAL_HEADERS);
     if (buffered) {
@@ -336,7 +353,8 @@ export async function proxyHttpExchange(
       const status = httpStatusFor(error);
       relay.status = status;
       sendJsonError(res, new WardError(error.code, error.kind, error.message, { httpStatus: status }));
-    } else res.destroy(); // mid-stream: the client sees the cut, never a silently short body
+    } else if (endedWithEvent) res.end();
+    else res.destroy(); // mid-stream: the client sees the cut, never a silently short body
   } else if (!res.writableEnded) res.end();
 
   const result = relay.llmResult();
@@ -349,7 +367,7 @@ export async function proxyHttpExchange(
     source: target.source,
     connection: target.connection,
     decision: 'allow',
-    rule: 'auth.token',
+    rule: target.rule ?? 'auth.token',
     data: {
       method,
       path: redactPath(target.path),

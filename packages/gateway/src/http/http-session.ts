@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { type SessionChannel, toWardError, unexpectedFrame, type WardError } from '@ward/protocol';
 import type { Identity } from '../identity/index.js';
 import { identityLabel, type Recorder } from '../recording/index.js';
+import type { SessionRegistry } from '../sessions/index.js';
 import type { TunnelServer } from '../tunnel/index.js';
 
 /**
@@ -38,6 +39,9 @@ export class HttpSession {
   #socket: Socket | undefined;
   /** The running exchange's close callback (one listener per session, not one per exchange). */
   #onExchangeClose: ((reason: WardError | undefined) => void) | undefined;
+  /** The running exchange's last word to its client when policy ends the session. */
+  #onExchangeTerminate: ((reason: WardError) => void) | undefined;
+  #unregister: (() => void) | undefined;
   readonly #onSocketClose = () => this.end();
   #idleTimer: NodeJS.Timeout | undefined;
   #ended = false;
@@ -48,9 +52,10 @@ export class HttpSession {
     id: string,
     channel: SessionChannel,
     ready: Promise<boolean>,
-    target: { connection: string; identity: Identity },
+    target: { connection: string; identity: Identity; source: string },
     recorder: Recorder,
     idleMs: number,
+    registry: SessionRegistry | undefined,
   ) {
     this.id = id;
     this.channel = channel;
@@ -66,6 +71,17 @@ export class HttpSession {
       if (!this.busy) this.end(reason);
       else this.#onExchangeClose?.(reason);
     });
+    // Listed with the gateway's open sessions, so an expired or revoked grant, a disabled
+    // account or a shutdown ends it (idle or mid-exchange) like any other session.
+    this.#unregister = registry?.add({
+      id,
+      connection: target.connection,
+      protocol: 'http',
+      identity: target.identity,
+      source: target.source,
+      startedAt: new Date(),
+      terminate: (reason) => this.terminate(reason),
+    });
   }
 
   /**
@@ -77,7 +93,7 @@ export class HttpSession {
    * session's end).
    */
   static async open(
-    ctx: { tunnel: TunnelServer; recorder: Recorder; idleMs: number },
+    ctx: { tunnel: TunnelServer; recorder: Recorder; idleMs: number; registry?: SessionRegistry | undefined },
     target: { connection: string; identity: Identity; source: string },
     signal: AbortSignal,
   ): Promise<HttpSession> {
@@ -119,7 +135,7 @@ export class HttpSession {
       throw new OpenFailure(toWardError(err), id);
     }
     const keepAlive = started.ready.then((r) => r.detail.case === 'http' && r.detail.value.keepAlive);
-    const session = new HttpSession(id, started.channel, keepAlive, target, ctx.recorder, ctx.idleMs);
+    const session = new HttpSession(id, started.channel, keepAlive, target, ctx.recorder, ctx.idleMs, ctx.registry);
     session.ready.catch(() => {}); // the exchange awaits it; a refusal must not count as unhandled here
     return session;
   }
@@ -144,6 +160,20 @@ export class HttpSession {
     else this.#onExchangeClose = listener;
   }
 
+  /** What the running exchange tells its client when policy ends the session. Cleared by `release`. */
+  onTerminate(listener: (reason: WardError) => void): void {
+    this.#onExchangeTerminate = listener;
+  }
+
+  /** Ends the session by policy: the running exchange, if any, answers its client with `reason`. */
+  terminate(reason: WardError): void {
+    if (this.busy) {
+      this.#onExchangeTerminate?.(reason);
+      this.#error = reason;
+      this.channel.close(reason);
+    } else this.end(reason);
+  }
+
   /** Takes the session for one exchange. */
   take(): void {
     this.busy = true;
@@ -160,6 +190,7 @@ export class HttpSession {
     this.exchanges++;
     this.busy = false;
     this.#onExchangeClose = undefined;
+    this.#onExchangeTerminate = undefined;
     if (outcome.error) this.#error = outcome.error;
     const holder = sockets.get(socket);
     if (
@@ -189,6 +220,7 @@ export class HttpSession {
     if (this.#ended) return;
     this.#ended = true;
     clearTimeout(this.#idleTimer);
+    this.#unregister?.();
     if (this.#socket) {
       if (sockets.get(this.#socket) === this) sockets.delete(this.#socket);
       this.#socket.off('close', this.#onSocketClose);
