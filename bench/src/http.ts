@@ -292,6 +292,9 @@ agents:
 connections:
   - { name: fast, type: http, agent: bench-agent, llm: openai }
   - { name: slow, type: http, agent: bench-agent, llm: openai }
+access:
+  grants:
+    - { id: bench, identities: ["user:bench"], connections: [fast, slow] }
 `,
   );
   const gateway = spawn(process.execPath, [...prof('gateway'), cli, 'gateway', '--config', join(dir, 'gateway.yaml')], {
