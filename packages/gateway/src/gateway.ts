@@ -11,7 +11,15 @@ import { TokenService } from './identity/index.js';
 import { CancelRegistry, type PostgresContext, PostgresSession, startPostgresListener } from './postgres/index.js';
 import { StoreRecorder } from './recording/index.js';
 import { SessionRegistry } from './sessions/index.js';
-import { createSshApi, type SshListener, startSshListener } from './ssh/index.js';
+import {
+  acceptSshStream,
+  createSshApi,
+  type HostKey,
+  type SshContext,
+  type SshListener,
+  sshHostKey,
+  startSshListener,
+} from './ssh/index.js';
 import { openStore, type Store } from './store/index.js';
 import { type TunnelEvent, TunnelServer } from './tunnel/index.js';
 
@@ -131,6 +139,22 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     connectionType,
     logger: logger.child({ component: 'postgres' }),
   };
+  const ssh: SshContext = {
+    tunnel,
+    recorder,
+    sessions,
+    keys: store.sshKeys,
+    authenticate,
+    connectionType,
+    dataDir,
+    logger: logger.child({ component: 'ssh' }),
+  };
+  // Loaded on first use: a gateway without SSH never makes one.
+  let hostKey: HostKey | undefined;
+  const getHostKey = () => {
+    hostKey ??= sshHostKey(ssh);
+    return hostKey;
+  };
   const http = createGatewayHttpServer({
     proxy: {
       tunnel,
@@ -148,7 +172,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       sessions: tunnel.sessionCount,
     }),
     api: chainApi(
-      createSshApi({ keys: store.sshKeys, store, recorder }),
+      createSshApi({ keys: store.sshKeys, store, recorder, hostKey: getHostKey }),
       createApi({ store, tunnel, connections: () => options.connections }),
     ),
   });
@@ -165,6 +189,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             source: target.source,
             preauthenticated: { identity: target.identity, connection: target.connection },
           });
+        } else if (target.type === 'ssh') {
+          try {
+            acceptSshStream(stream, ssh, getHostKey(), {
+              identity: target.identity,
+              connection: target.connection,
+              source: target.source,
+            });
+          } catch (err) {
+            // An unreadable host key: the client sees the stream end, the operator the reason.
+            logger.error({ err }, 'cannot serve ssh over ward connect');
+            stream.destroy();
+          }
         } else {
           stream.end();
         }
@@ -183,16 +219,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       postgresListener = await startPostgresListener(options.listen.postgres, postgres, { tls: options.postgres?.tls });
     }
     if (options.listen.ssh) {
-      sshListener = await startSshListener(options.listen.ssh, {
-        tunnel,
-        recorder,
-        sessions,
-        keys: store.sshKeys,
-        authenticate,
-        connectionType,
-        dataDir,
-        logger: logger.child({ component: 'ssh' }),
-      });
+      sshListener = await startSshListener(options.listen.ssh, ssh);
     }
   } catch (err) {
     http.close();

@@ -7,7 +7,14 @@ export { type PublicKeyInfo, parsePublicKeyLine, sshFingerprint } from './public
 export { type SftpEvent, SftpScanner } from './sftp-scanner.js';
 export type { SshContext } from './ssh-context.js';
 export { createSshApi, type SshApiContext } from './ssh-keys-api.js';
-export { type SshListener, startSshListener } from './ssh-listener.js';
+export {
+  acceptSshStream,
+  connectTarget,
+  type SshListener,
+  type SshPreauthenticated,
+  sshHostKey,
+  startSshListener,
+} from './ssh-listener.js';
 export {
   DEFAULT_SSH_POLICY,
   type SshPolicy,
