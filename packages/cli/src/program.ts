@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAudit } from './commands/audit.js';
 import { registerConnect } from './commands/connect.js';
 import { registerDemo } from './commands/demo.js';
+import { registerExec } from './commands/exec.js';
 import { registerKeys } from './commands/keys.js';
 import { registerReplay } from './commands/replay.js';
 import { registerRun } from './commands/run.js';
@@ -28,6 +29,7 @@ export function createProgram(): Command {
   registerDemo(program);
   registerRun(program);
   registerConnect(program);
+  registerExec(program);
   registerReplay(registerSessions(program));
   registerAudit(program);
   registerKeys(program);
