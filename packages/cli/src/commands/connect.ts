@@ -57,16 +57,17 @@ export function shellWord(word: string): string {
 export function registerConnect(program: Command): void {
   program
     .command('connect')
+    .summary('A local port for a Postgres (5433) or SSH (2222) connection, carried to the gateway as you')
     .description(
-      'Open a local port for a Postgres or SSH connection, carried to the gateway over a WebSocket as you\n' +
-        '(no database password or SSH key on this machine; the token in the WebSocket handshake is your login).\n' +
-        'Without --port it takes the first free port from 5433 (Postgres) or 2222 (SSH).\n' +
-        'For SSH it files the gateway host key (fetched over the authenticated API) in <config dir>/known_hosts\n' +
-        'and prints ssh/scp/sftp command lines that check it strictly; the SSH user name is the remote login\n' +
-        "(the connection's name, or nothing after -l, means the agent's configured user).\n" +
-        'Examples:\n' +
-        '  ward connect demo-pg            # then: psql -h 127.0.0.1 -p 5433 -U any\n' +
+      [
+        'Open a local port for a Postgres or SSH connection, carried to the gateway over a WebSocket as you: no database password or SSH key on this machine, the token in the WebSocket handshake is your login. Without --port it takes the first free port from 5433 (Postgres) or 2222 (SSH).',
+        '',
+        "SSH: the gateway's host key, fetched over the authenticated API, is filed in <config dir>/known_hosts under an alias, and the printed ssh/scp/sftp lines check it strictly (-o UserKnownHostsFile=… -o HostKeyAlias=…). The SSH user name is the remote login: the connection's name means the agent's configured user, any other login name is passed on.",
+        '',
+        'Examples:',
+        '  ward connect demo-pg            # then: psql -h 127.0.0.1 -p 5433 -U any',
         '  ward connect demo-ssh           # then: the printed ssh -p 2222 … / scp -P 2222 … / sftp -P 2222 …',
+      ].join('\n'),
     )
     .argument('<connection>', 'connection name (see `ward connections`)')
     .option(

@@ -95,32 +95,29 @@ async function execute(name: string, words: string[], opts: ExecOptions): Promis
 export function registerExec(program: Command): void {
   program
     .command('exec')
+    .summary('Run SQL (Postgres) or one command (SSH) through the gateway; exit status 0/1/2/3 or the remote one')
     .description(
-      'Run SQL on a Postgres connection, or one command on an SSH connection, through the gateway as you\n' +
-        '(the same policy, recording and audit as an interactive session; the connect WebSocket carries your token).\n' +
-        '\n' +
-        'Postgres: the SQL is the argument, or stdin when there is none; it is sent as one simple-protocol query, so\n' +
-        'several statements separated by ";" run in order and the first error stops the rest (as psql -c). psql\n' +
-        'meta-commands (\\d, \\copy) are not understood; COPY … TO STDOUT prints the data, COPY FROM STDIN is refused.\n' +
-        '  table (default): aligned columns and "(n rows)", tags of other statements (INSERT 0 1) on stdout;\n' +
-        '  csv: a header line, then RFC 4180 rows, a blank line between results; tags on stderr;\n' +
-        '  json: one JSON object per row (values as Postgres prints them, NULL as null); tags on stderr.\n' +
-        '  csv and json stream (constant memory); table holds one result at a time to align it.\n' +
-        '  NOTICEs go to stderr. An error prints "ERROR:  <SQLSTATE>: message" (with DETAIL/HINT) to stderr.\n' +
-        'SSH: the words after the connection are the command (as ssh joins them); stdout and stderr stream as they\n' +
-        "come, piped stdin is forwarded (then EOF), and the remote exit status becomes ward's (a signal: 128+n).\n" +
-        '\n' +
-        'Exit status: 0 success; 1 a SQL error; 2 usage (bad options, no input, an HTTP connection);\n' +
-        '3 could not connect or authenticate (gateway unreachable, bad or expired token, unknown connection,\n' +
-        "no agent online, refused before the session started); SSH: the remote command's status, 255 if the\n" +
-        'session ended without one.\n' +
-        '\n' +
-        'Examples:\n' +
-        '  ward exec demo-pg "select count(*) from customers; select now()"\n' +
-        '  ward exec demo-pg --format csv < report.sql > report.csv\n' +
-        '  ward exec demo-ssh uptime\n' +
-        '  tar cz src | ward exec demo-ssh "tar xz -C /tmp"\n' +
+      [
+        'Run SQL on a Postgres connection, or one command on an SSH connection, through the gateway as you: the same policy, recording and audit as an interactive session (the connect WebSocket carries your token).',
+        '',
+        'Postgres: the SQL is the argument, or stdin when there is none. It is sent as one simple-protocol query, so several statements separated by ";" run in order, in one implicit transaction, and the first error stops the rest (as with psql -c). psql meta-commands (\\d, \\copy) are not understood; COPY … TO STDOUT prints the data, COPY FROM STDIN is refused.',
+        '  --format table (default): aligned columns and "(n rows)"; the tags of other statements (INSERT 0 1) on stdout.',
+        '  --format csv: a header line, then RFC 4180 rows, a blank line between results; tags on stderr.',
+        '  --format json: one JSON object per row (values as Postgres prints them, NULL as null); tags on stderr.',
+        'csv and json stream in constant memory; table holds one result at a time to align it. NOTICEs go to stderr; an error prints "ERROR:  <SQLSTATE>: message" (with DETAIL and HINT) to stderr.',
+        '',
+        'SSH: the words after the connection are the command, joined by spaces as ssh does (put "--" before a command with options of its own). stdout and stderr stream as they come, piped stdin is forwarded (then EOF), -t runs the command in a pseudo-terminal.',
+        '',
+        "Exit status: 0 success; 1 an SQL error; 2 usage (bad options, no input, an HTTP connection); 3 could not connect or authenticate (gateway unreachable, bad or expired token, unknown connection, no agent online, refused before the session started). SSH: the remote command's status, 128+n when a signal ended it, 255 when the session ended without one.",
+        '',
+        'Examples:',
+        '  ward exec demo-pg "select count(*) from customers; select now()"',
+        '  ward exec demo-pg --format csv < report.sql > report.csv',
+        '  ward exec demo-ssh uptime',
+        '  ward exec demo-ssh -- ls -la /tmp',
+        '  tar cz src | ward exec demo-ssh "tar xz -C /tmp"',
         '  ward exec -t demo-ssh top',
+      ].join('\n'),
     )
     .argument('<connection>', 'a Postgres or SSH connection (see `ward connections`)')
     .argument('[command...]', 'SQL (Postgres) or the command line (SSH); stdin for SQL when absent')

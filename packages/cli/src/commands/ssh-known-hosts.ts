@@ -24,7 +24,7 @@ export interface PinnedHostKey extends GatewayHostKey {
 export function hostKeyAlias(gateway: string): string {
   const url = new URL(gateway);
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  return `ward-gateway-${url.hostname.replace(/[^A-Za-z0-9.-]/g, '-')}-${port}`;
+  return `ward-gateway-${url.hostname.replace(/^\[|\]$/g, '').replace(/[^A-Za-z0-9.-]/g, '-')}-${port}`;
 }
 
 export function fetchHostKey(target: ApiTarget): Promise<GatewayHostKey> {
