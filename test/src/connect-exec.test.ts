@@ -72,6 +72,9 @@ describe('ward connect (SSH) and ward exec (Postgres, SSH)', () => {
         { name: 'appdb', type: 'postgres', agent: 'e2e-agent' },
         { name: 'prod-ssh', type: 'ssh', agent: 'e2e-agent' },
         { name: 'llm', type: 'http', agent: 'e2e-agent' },
+        // Configured on the gateway, served by no agent.
+        { name: 'offline-pg', type: 'postgres', agent: 'e2e-agent' },
+        { name: 'offline-ssh', type: 'ssh', agent: 'e2e-agent' },
       ],
       agentConnections: [
         pgConnection(cluster, DB_PASSWORD),
@@ -275,6 +278,20 @@ describe('ward connect (SSH) and ward exec (Postgres, SSH)', () => {
     });
   });
 
+  describe('connections no agent serves', () => {
+    test('Postgres: exit 3 with the gateway code; SSH: the gateway ends the command with the code and 255', async () => {
+      const pg = await ward(['exec', 'offline-pg', 'select 1']);
+      assert.equal(pg.code, 3, pg.stderr);
+      assert.match(pg.stderr, /ERR_CLI_CONNECT_FAILED/);
+      assert.match(pg.stderr, /ERR_AGENT_OFFLINE/);
+      // SSH logs in first (the session opens only with the exec request): as with ssh, a
+      // refusal after login is "ward: ERR_…" on stderr and exit status 255.
+      const ssh = await ward(['exec', 'offline-ssh', 'true']);
+      assert.equal(ssh.code, 255);
+      assert.match(ssh.stderr, /ERR_AGENT_OFFLINE/);
+    });
+  });
+
   describe('ward exec <ssh connection>', () => {
     test('stdout and stderr apart, the remote exit status, recorded', async () => {
       const r = await ward(['exec', 'prod-ssh', 'echo to-out; echo to-err >&2; exit 7']);
@@ -301,6 +318,21 @@ describe('ward connect (SSH) and ward exec (Postgres, SSH)', () => {
     test('a signal ends the command: exit 128+n', async () => {
       const r = await ward(['exec', 'prod-ssh', 'kill -TERM $$']);
       assert.equal(r.code, 128 + 15, r.stderr);
+    });
+
+    test('a pty only with -t: none when piped, one under a terminal', async () => {
+      const plain = await ward(['exec', 'prod-ssh', 'tty']);
+      assert.equal(plain.code, 1);
+      assert.match(plain.stdout.toString(), /not a tty/);
+      // script(1) gives ward a terminal, as a user's shell would.
+      const command = [process.execPath, WARD, 'exec', '-t', 'prod-ssh', 'tty; echo rows=$(tput lines)']
+        .map((w) => `'${w.replace(/'/g, `'\\''`)}'`)
+        .join(' ');
+      const withPty = await run('script', ['-qec', command, '/dev/null'], {
+        env: { ...env(), LINES: '33', COLUMNS: '90' },
+      });
+      assert.equal(withPty.code, 0, withPty.stderr);
+      assert.match(withPty.stdout.toString(), /\/dev\/pts\/\d+/);
     });
 
     test('a bad token is refused before SSH starts (exit 3)', async () => {
