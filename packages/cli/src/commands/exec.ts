@@ -132,6 +132,10 @@ export function registerExec(program: Command): void {
     })
     .action(async (name: string, words: string[], opts: ExecOptions) => {
       let status: number;
+      // `ward exec db "select …" | head`: once the reader is gone there is no one to print to.
+      process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok);
+      });
       try {
         status = await execute(name, words, opts);
       } catch (err) {
