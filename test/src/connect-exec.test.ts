@@ -68,6 +68,7 @@ describe('ward connect (SSH) and ward exec (Postgres, SSH)', () => {
     });
     await cluster.sql(`ALTER DATABASE app OWNER TO app; GRANT ALL ON SCHEMA public TO app;`);
     stack = await startStack({
+      ssh: true,
       gatewayConnections: [
         { name: 'appdb', type: 'postgres', agent: 'e2e-agent' },
         { name: 'prod-ssh', type: 'ssh', agent: 'e2e-agent' },
@@ -111,8 +112,10 @@ describe('ward connect (SSH) and ward exec (Postgres, SSH)', () => {
   });
 
   describe('ward connect <ssh connection>', () => {
-    test('prints the gateway host key and files it in ward known_hosts under an alias', () => {
+    test("prints the gateway host key (the listener's) and files it in ward known_hosts under an alias", () => {
       const key = sshHostKey({ dataDir: stack.dataDir });
+      // One host key for the direct listener and the connect path.
+      assert.equal(stack.gateway.ssh?.hostKeyFingerprint, key.fingerprint);
       assert.ok(printed.includes(key.fingerprint), printed);
       const knownHosts = readFileSync(join(home, 'ward-config', 'known_hosts'), 'utf8');
       const alias = /HostKeyAlias=(\S+)/.exec(printed)?.[1];

@@ -24,6 +24,8 @@ export interface StackOptions {
   gatewayConnections: GatewayConnection[];
   agentConnections: AgentConnection[];
   postgres?: boolean;
+  /** Start the direct SSH listener too (port in `gateway.ssh`). */
+  ssh?: boolean;
   postgresTls?: { cert: Buffer; key: Buffer };
   sessionWindowBytes?: number;
   maxRequestBodyBytes?: number;
@@ -55,7 +57,12 @@ export async function startStack(options: StackOptions): Promise<WardStack> {
   const agentKey = generateAgentKey();
   const gateway = await startGateway({
     dataDir,
-    listen: { http: '127.0.0.1:0', tunnel: '127.0.0.1:0', ...(options.postgres ? { postgres: '127.0.0.1:0' } : {}) },
+    listen: {
+      http: '127.0.0.1:0',
+      tunnel: '127.0.0.1:0',
+      ...(options.postgres ? { postgres: '127.0.0.1:0' } : {}),
+      ...(options.ssh ? { ssh: '127.0.0.1:0' } : {}),
+    },
     tunnel: { insecure: true, sessionWindowBytes: options.sessionWindowBytes },
     ...(options.postgresTls ? { postgres: { tls: options.postgresTls } } : {}),
     store: { path: join(dataDir, 'ward.db'), durability: 'group' },
