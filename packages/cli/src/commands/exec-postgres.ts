@@ -16,6 +16,7 @@ interface PgNotice {
   position?: string;
 }
 interface PgConnection {
+  once(event: 'readyForQuery', listener: () => void): void;
   query(text: string): void;
   sendCopyFail(message: string): void;
   stream: Duplex;
@@ -114,11 +115,19 @@ class PrintingQuery {
   }
 
   handleError(err: PgNotice): void {
-    // The server ends the whole query string at the first error; ReadyForQuery follows, but pg
-    // hands it to no one once an error was delivered, so the run ends here.
+    // The server ends the whole query string at the first error, then sends ReadyForQuery,
+    // which pg hands to no query once an error was delivered: wait for it on the connection,
+    // so the session ends cleanly after the statement is complete (and recorded as such).
     this.#error ??= err;
     this.#err.write(describeServerMessage(err, 'ERROR'));
-    this.#resolve({ sqlState: err.code ?? 'XX000' });
+    const result = { sqlState: err.code ?? 'XX000' };
+    if (this.#connection) this.#connection.once('readyForQuery', () => this.#resolve(result));
+    else this.#resolve(result);
+  }
+
+  /** The SQLSTATE of the error this query ended with, once one came. */
+  get failed(): string | undefined {
+    return this.#error ? (this.#error.code ?? 'XX000') : undefined;
   }
 
   handleReadyForQuery(): void {
@@ -174,6 +183,8 @@ export async function runSql(
   client.query(query as unknown as pg.Submittable);
   const result = await Promise.race([query.done, closed]);
   if (!result) {
+    // A FATAL error (the session was ended) comes with no ReadyForQuery: it said why already.
+    if (query.failed) return { sqlState: query.failed };
     err.write(`ward exec: the connection closed before the query finished${lost ? ` (${lost.message})` : ''}\n`);
     return { sqlState: '08006' };
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { connectTarget } from './ssh-listener.js';
+import { connectTarget } from './username.js';
 
 test('ward connect user names: the remote login, or the listener forms naming the same connection', () => {
   const cases: Array<[string, { connection: string; user: string } | undefined]> = [

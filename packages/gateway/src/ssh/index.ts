@@ -9,7 +9,6 @@ export type { SshContext } from './ssh-context.js';
 export { createSshApi, type SshApiContext } from './ssh-keys-api.js';
 export {
   acceptSshStream,
-  connectTarget,
   type SshListener,
   type SshPreauthenticated,
   sshHostKey,
@@ -23,4 +22,4 @@ export {
   type SshRequest,
 } from './ssh-policy.js';
 export { type SshConnectionInfo, SshSession } from './ssh-session.js';
-export { parseSshUsername, type SshTarget } from './username.js';
+export { connectTarget, parseSshUsername, type SshTarget } from './username.js';

@@ -15,7 +15,7 @@ import { sshFingerprint } from './public-key.js';
 import type { SshContext } from './ssh-context.js';
 import { DEFAULT_SSH_POLICY, type SshRequest } from './ssh-policy.js';
 import { type SshConnectionInfo, SshSession } from './ssh-session.js';
-import { parseSshUsername, type SshTarget } from './username.js';
+import { connectTarget, parseSshUsername } from './username.js';
 
 export interface SshListener {
   port: number;
@@ -115,18 +115,6 @@ export function acceptSshStream(stream: Duplex, ctx: SshContext, hostKey: HostKe
   });
   server.on('error', (err: Error) => ctx.logger.error({ err }, 'ssh stream error'));
   server.injectSocket(stream as unknown as import('node:net').Socket);
-}
-
-/**
- * The target of a `ward connect` SSH client: the tunnel fixed the connection, so the user name
- * is the remote login. `<connection>` alone and `<remote-user>@<connection>` (the listener's
- * forms, naming the same connection) are accepted too, so one habit works on both paths.
- */
-export function connectTarget(username: string, connection: string): SshTarget | undefined {
-  const parsed = parseSshUsername(username);
-  if (parsed?.connection === connection) return parsed;
-  const bare = parseSshUsername(`${username}@${connection}`);
-  return bare && !username.includes('@') ? bare : undefined;
 }
 
 /** One client connection: authentication, the connection it asked for, and its channels. */
