@@ -262,10 +262,15 @@ describe('ward connect (SSH) and ward exec (Postgres, SSH)', () => {
     });
 
     test('bad token → exit 3 with the code; unknown connection → 3; HTTP connection and no SQL → 2', async () => {
+      const deniedBefore = (await records('auth.denied')).length;
       const bad = await ward(['exec', 'appdb', 'select 1'], undefined, 'wgt_not-a-real-token');
       assert.equal(bad.code, 3);
       assert.match(bad.stderr, /ERR_AUTH_TOKEN_INVALID/);
       assert.equal(bad.stderr.includes('wgt_not-a-real-token'), false);
+      const denied = (await records('auth.denied')).slice(deniedBefore);
+      assert.equal(denied.length, 1, 'the refusal is recorded once');
+      assert.equal(denied[0]?.data['code'], 'ERR_AUTH_TOKEN_INVALID');
+      assert.equal(JSON.stringify(denied).includes('wgt_not-a-real-token'), false);
       const unknown = await ward(['exec', 'nope', 'select 1']);
       assert.equal(unknown.code, 3);
       assert.match(unknown.stderr, /ERR_CONN_UNKNOWN/);
