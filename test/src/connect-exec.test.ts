@@ -349,4 +349,13 @@ describe('ward connect (SSH) and ward exec (Postgres, SSH)', () => {
       assert.match(r.stderr, /ERR_AUTH_TOKEN_INVALID/);
     });
   });
+
+  test('tokens and the database password appear in no log, store or known_hosts file', async () => {
+    await stack.gateway.store.audit.flush();
+    for (const file of [join(stack.dataDir, 'ward.db'), stack.logFile, join(home, 'ward-config', 'known_hosts')]) {
+      const bytes = readFileSync(file);
+      for (const secret of [stack.userToken, DB_PASSWORD])
+        assert.equal(bytes.includes(secret), false, `${file} holds a secret`);
+    }
+  });
 });
