@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerAccess } from './commands/access.js';
 import { registerAudit } from './commands/audit.js';
 import { registerConnect } from './commands/connect.js';
 import { registerDemo } from './commands/demo.js';
@@ -6,6 +7,7 @@ import { registerExec } from './commands/exec.js';
 import { registerKeys } from './commands/keys.js';
 import { registerReplay } from './commands/replay.js';
 import { registerRun } from './commands/run.js';
+import { registerServiceAccounts } from './commands/service-accounts.js';
 import { registerSessions } from './commands/sessions.js';
 import { registerSshKeys } from './commands/ssh-keys.js';
 
@@ -34,6 +36,8 @@ export function createProgram(): Command {
   registerAudit(program);
   registerKeys(program);
   registerSshKeys(program);
+  registerAccess(program);
+  registerServiceAccounts(program);
   return program;
 }
 

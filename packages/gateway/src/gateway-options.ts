@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AccessGrantConfig } from './config/access-config.js';
 import type { AgentEntry, ConnectionKind } from './tunnel/index.js';
 
 export interface GatewayConnection {
@@ -43,4 +44,19 @@ export interface GatewayOptions {
   http?: { maxRequestBodyBytes?: number | undefined; recordBodyBytes?: number | undefined } | undefined;
   logger?: Logger | undefined;
   version?: string | undefined;
+  /**
+   * Who may open which connection (config `access:`). Without grants only admins open
+   * sessions; auditors never do.
+   */
+  access?:
+    | {
+        grants?: readonly AccessGrantConfig[] | undefined;
+        /** Longest just-in-time grant (default 8 h). */
+        maxJitDurationMs?: number | undefined;
+        /** Service-account token lifetime (default 10 min). */
+        serviceTokenTtlMs?: number | undefined;
+        /** Longest lifetime of a token exchanged for a person's token (default 1 h). */
+        exchangeTokenTtlMs?: number | undefined;
+      }
+    | undefined;
 }

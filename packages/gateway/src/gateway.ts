@@ -4,13 +4,15 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { splitHostPort, WardError } from '@ward/protocol';
 import pino, { type Logger } from 'pino';
+import { AccessControl, createAccessApi, createTokenEndpoint } from './access/index.js';
 import { createApi } from './api/index.js';
+import { ACCESS_DEFAULTS } from './config/access-config.js';
 import type { GatewayOptions } from './gateway-options.js';
 import { type ApiHandler, createConnectUpgrade, createGatewayHttpServer } from './http/index.js';
 import { TokenService } from './identity/index.js';
 import { CancelRegistry, type PostgresContext, PostgresSession, startPostgresListener } from './postgres/index.js';
 import { StoreRecorder } from './recording/index.js';
-import { SessionRegistry } from './sessions/index.js';
+import { type LiveSession, SessionRegistry } from './sessions/index.js';
 import {
   acceptSshStream,
   createSshApi,
@@ -20,7 +22,10 @@ import {
   sshHostKey,
   startSshListener,
 } from './ssh/index.js';
-import { openStore, type Store } from './store/index.js';
+import { createAccessGrantRepository } from './store/access-grants.js';
+import type { Store } from './store/index.js';
+import { openStoreInternal } from './store/open-store.js';
+import { createServiceAccountRepository } from './store/service-accounts.js';
 import { type TunnelEvent, TunnelServer } from './tunnel/index.js';
 
 export interface RunningGateway {
@@ -34,6 +39,8 @@ export interface RunningGateway {
   ssh: { port: number; hostKeyFingerprint: string } | undefined;
   sessions: SessionRegistry;
   tokens: TokenService;
+  /** Grants, just-in-time access and service accounts. */
+  access: AccessControl;
   store: Store;
   tunnel: TunnelServer;
   logger: Logger;
@@ -54,7 +61,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
-  const store = openStore({
+  // Internal: the access tables are read through the store's own connection.
+  const store = openStoreInternal({
     path: options.store.path,
     durability: options.store.durability,
     signingKeyPath: join(dataDir, 'audit-signing-key.pem'),
@@ -111,7 +119,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   // Invariant 3: nothing runs unrecorded. When the audit log cannot write, every open session
   // ends with that reason, and new work is refused until the store is healthy again.
-  const sessions = new SessionRegistry();
+  // Each session is checked against access as it registers (set once access exists, below).
+  let onSessionAdded: ((s: LiveSession) => void) | undefined;
+  const sessions = new SessionRegistry({ onAdd: (s) => onSessionAdded?.(s) });
   store.audit.on('unhealthy', (err) => {
     logger.error({ code: err.code }, 'audit store cannot write: ending open sessions and refusing new work');
     sessions.terminateWhere(() => true, err);
@@ -119,8 +129,25 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
 
   const connectionsByName = new Map(options.connections.map((c) => [c.name, c]));
-  const authenticate = (token: string) => tokens.verify(token);
   const connectionType = (name: string) => connectionsByName.get(name)?.type;
+  const accounts = createServiceAccountRepository(store.db);
+  const access = new AccessControl({
+    grants: options.access?.grants ?? [],
+    maxJitDurationMs: options.access?.maxJitDurationMs ?? ACCESS_DEFAULTS.jitMaxDuration,
+    jit: createAccessGrantRepository(store.db),
+    accounts,
+    sessions,
+    recorder,
+    connectionType,
+    logger: logger.child({ component: 'access' }),
+  });
+  onSessionAdded = (s) => access.sessionAdded(s);
+  // A disabled service account's tokens are refused before they expire.
+  const authenticate = async (token: string) => {
+    const identity = await tokens.verify(token);
+    access.assertEnabled(identity);
+    return identity;
+  };
   const postgres: PostgresContext = {
     tunnel,
     recorder,
@@ -137,6 +164,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }),
     authenticate,
     connectionType,
+    access,
     logger: logger.child({ component: 'postgres' }),
   };
   const ssh: SshContext = {
@@ -146,6 +174,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     keys: store.sshKeys,
     authenticate,
     connectionType,
+    access,
     dataDir,
     logger: logger.child({ component: 'ssh' }),
   };
@@ -161,8 +190,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       recorder,
       maxRequestBodyBytes: options.http?.maxRequestBodyBytes ?? 8 * 1024 * 1024,
       recordBodyBytes: options.http?.recordBodyBytes ?? 1024 * 1024,
+      sessions,
     },
     authenticate,
+    authorize: access,
+    tokenEndpoint: createTokenEndpoint({
+      tokens,
+      accounts,
+      authenticate,
+      recorder,
+      serviceTokenTtlMs: options.access?.serviceTokenTtlMs ?? ACCESS_DEFAULTS.serviceTokenTtl,
+      exchangeTokenTtlMs: options.access?.exchangeTokenTtlMs ?? ACCESS_DEFAULTS.exchangeTokenTtl,
+    }),
     connectionType,
     connection: (name) => connectionsByName.get(name),
     health: () => ({
@@ -174,6 +213,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     api: chainApi(
       createSshApi({ keys: store.sshKeys, store, recorder, hostKey: getHostKey }),
       createApi({ store, tunnel, connections: () => options.connections }),
+      createAccessApi({ access, accounts, recorder }),
     ),
   });
 
@@ -183,6 +223,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       authenticate,
       connectionType,
       recorder,
+      access,
       accept: (stream, target) => {
         if (target.type === 'postgres') {
           new PostgresSession(stream, postgres, {
@@ -223,6 +264,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
   } catch (err) {
     http.close();
+    access.stop();
     await tunnel.stop(0).catch(() => {});
     await store.close();
     throw err;
@@ -249,6 +291,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     ssh: sshListener ? { port: sshListener.port, hostKeyFingerprint: sshListener.hostKeyFingerprint } : undefined,
     sessions,
     tokens,
+    access,
     store,
     tunnel,
     logger,
@@ -257,6 +300,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         http.close();
         postgresListener?.server.close();
         sshListener?.server.close();
+        access.stop();
         const reason = new WardError('ERR_GATEWAY_SHUTDOWN', 'unavailable', 'the gateway is shutting down');
         sessions.terminateWhere(() => true, reason);
         await tunnel.stop();

@@ -49,6 +49,12 @@ export function registerRun(program: Command): void {
         store: { path: config.store.path, durability: config.store.durability },
         agents: config.agents,
         connections: config.connections,
+        access: {
+          grants: config.access.grants,
+          maxJitDurationMs: config.access.jit.maxDuration,
+          serviceTokenTtlMs: config.access.serviceAccounts.tokenTtl,
+          exchangeTokenTtlMs: config.access.tokenExchange.ttl,
+        },
       });
       process.stderr.write(
         `ward gateway: http ${gateway.httpUrl}, agent tunnel port ${gateway.tunnelPort}, postgres port ${gateway.postgresPort}, ssh port ${gateway.ssh?.port}, data ${config.dataDir}\n` +

@@ -19,6 +19,7 @@ import {
   problem,
 } from '@ward/protocol';
 import * as z from 'zod';
+import { type AccessConfig, accessConfigSchema } from './access-config.js';
 
 export type ConnectionType = 'postgres' | 'ssh' | 'http';
 export type LlmApi = 'openai' | 'anthropic' | 'none';
@@ -97,6 +98,8 @@ export interface GatewayConfig {
   readonly store: GatewayStoreConfig;
   readonly agents: readonly GatewayAgentConfig[];
   readonly connections: readonly GatewayConnectionConfig[];
+  /** Grants, just-in-time access, service accounts (access-config.ts). */
+  readonly access: AccessConfig;
 }
 
 const KIB = 1024;
@@ -241,6 +244,7 @@ export function gatewayConfigSchema(configPath: string) {
           }),
         )
         .default([]),
+      access: accessConfigSchema(),
     })
     .superRefine(crossFieldChecks, { when: () => true })
     .transform((c) => ({

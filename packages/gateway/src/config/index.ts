@@ -1,4 +1,14 @@
 export {
+  ACCESS_DEFAULTS,
+  type AccessAction,
+  type AccessConfig,
+  type AccessGrantConfig,
+  type AccessWindowConfig,
+  accessConfigSchema,
+  parseTimeOfDay,
+  type Weekday,
+} from './access-config.js';
+export {
   type ConnectionType,
   findGatewayCredentials,
   GATEWAY_DEFAULTS,

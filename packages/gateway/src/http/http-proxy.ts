@@ -14,6 +14,7 @@ import { classifyLlmRequest, inspectLlmRequest, type LlmApi, type LlmRequestFact
 import { chargedTokens, type LlmResult } from '../llm/llm-result.js';
 import type { ConnectionLimits, RateLimiter } from '../llm/rate-limiter.js';
 import { identityLabel, type Recorder } from '../recording/index.js';
+import type { SessionRegistry } from '../sessions/index.js';
 import type { TunnelServer } from '../tunnel/index.js';
 import { BodyCapture } from './body-capture.js';
 import type { ExchangeInfo, HttpExchangeHooks } from './exchange-hooks.js';
@@ -41,6 +42,8 @@ export interface HttpProxyContext {
   hooks?: HttpExchangeHooks | undefined;
   /** Shared by all exchanges of a gateway; needed when a connection sets rate limits. */
   rateLimiter?: RateLimiter | undefined;
+  /** Open exchanges register here, so an expired or revoked grant ends them too. */
+  sessions?: SessionRegistry | undefined;
 }
 
 /** Limits of one HTTP connection (`connections[].limits`). */
@@ -58,6 +61,8 @@ export interface HttpExchangeTarget {
   /** The LLM API the connection speaks; `none` (the default) proxies bytes only. */
   llm?: LlmApi | undefined;
   limits?: HttpConnectionLimits | undefined;
+  /** The access rule that allowed the exchange (recorded on `http.exchange`). */
+  rule?: string | undefined;
 }
 
 const bodyFrame = (data: Uint8Array, end = false) =>
@@ -192,6 +197,9 @@ export async function proxyHttpExchange(
   });
   let error: WardError | undefined;
   let sessionRecorded = false;
+  let unregister: (() => void) | undefined;
+  /** Set when ward ended a streamed answer with an SSE error event: end the body, do not cut it. */
+  let endedWithEvent = false;
   try {
     // The agent readies its side while the session start is made durable; no client byte
     // leaves before both are done (invariant 3).
@@ -227,6 +235,23 @@ export async function proxyHttpExchange(
       channel.close(new WardError('ERR_CLIENT_GONE', 'unavailable', 'the client closed the connection')),
     );
     const closed = new Promise<WardError | undefined>((resolve) => channel.onClose(resolve));
+    unregister = ctx.sessions?.add({
+      id: sessionId,
+      connection: target.connection,
+      protocol: 'http',
+      identity: target.identity,
+      source: target.source,
+      startedAt: new Date(),
+      terminate: (reason) => {
+        // Before the head: the client gets the error as JSON (below). Mid-stream (SSE): one
+        // error event the SDK raises as an APIError with the code, then the end of the body.
+        if (res.headersSent && !res.writableEnded && /event-stream/i.test(relay.contentType ?? '')) {
+          res.write(`\n\nevent: error\ndata: ${JSON.stringify(reason.toJSON())}\n\n`);
+          endedWithEvent = true;
+        }
+        channel.close(reason);
+      },
+    });
     let finished: Promise<void> | undefined;
     channel.onFrame((frame) => {
       try {
@@ -289,13 +314,15 @@ export async function proxyHttpExchange(
   } catch (err) {
     error = toWardError(err);
   }
+  unregister?.();
 
   if (error) {
     if (!res.headersSent) {
       const status = httpStatusFor(error);
       relay.status = status;
       sendJsonError(res, new WardError(error.code, error.kind, error.message, { httpStatus: status }));
-    } else res.destroy(); // mid-stream: the client sees the cut, never a silently short body
+    } else if (endedWithEvent) res.end();
+    else res.destroy(); // mid-stream: the client sees the cut, never a silently short body
   } else if (!res.writableEnded) res.end();
 
   const result = relay.llmResult();
@@ -307,7 +334,7 @@ export async function proxyHttpExchange(
     source: target.source,
     connection: target.connection,
     decision: 'allow',
-    rule: 'auth.token',
+    rule: target.rule ?? 'auth.token',
     data: {
       method,
       path: redactPath(target.path),

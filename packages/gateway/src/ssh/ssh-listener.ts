@@ -287,8 +287,6 @@ class SshClientConnection {
         'invalid_argument',
         `"${target.connection}" is a ${type} connection, not ssh`,
       );
-    } else if (!identity.roles.some((r) => r === 'admin' || r === 'user')) {
-      error = new WardError('ERR_ACCESS_DENIED', 'permission_denied', `${identity.subject} may not open sessions`);
     } else if (!this.#ctx.recorder.healthy) {
       error = new WardError(
         'ERR_AUDIT_UNAVAILABLE',
@@ -303,11 +301,27 @@ class SshClientConnection {
           source: this.#source,
           connection: target?.connection,
           decision: 'deny',
-          rule: error?.code === 'ERR_ACCESS_DENIED' ? 'role' : 'ssh.target',
+          rule: 'ssh.target',
           data: { code: error?.code ?? 'ERR_SSH_BAD_USERNAME', protocol: 'ssh' },
         })
         .catch((err) => this.#ctx.logger.error({ err }, 'could not record an ssh refusal'));
       this.#disconnect(error ?? new WardError('ERR_SSH_BAD_USERNAME', 'invalid_argument', 'bad user name'));
+      return;
+    }
+    const { access } = this.#ctx;
+    const verdict = access.decide(identity, target.connection, 'connect');
+    if (!verdict.allow && !access.decide(identity, target.connection, 'exec').allow) {
+      // Refused now, before the client opens a channel; authorize() records the refusal.
+      access
+        .authorize({
+          identity,
+          connection: target.connection,
+          action: 'connect',
+          source: this.#source,
+          protocol: 'ssh',
+        })
+        .catch(() => {});
+      this.#disconnect(verdict.error);
       return;
     }
     const info: SshConnectionInfo = {
