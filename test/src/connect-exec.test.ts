@@ -286,6 +286,27 @@ describe('ward connect (SSH) and ward exec (Postgres, SSH)', () => {
     });
   });
 
+  describe('access', () => {
+    test('without a grant: exit 3 with ERR_ACCESS_NO_GRANT for SQL and SSH, each refusal recorded', async () => {
+      const carol = await stack.gateway.tokens.issue({ subject: 'carol', roles: ['user'], ttlSeconds: 600 });
+      const before = (await records('access.deny')).length;
+      const pg = await ward(['exec', 'appdb', 'select 1'], undefined, carol);
+      assert.equal(pg.code, 3, pg.stderr);
+      assert.match(pg.stderr, /ERR_ACCESS_NO_GRANT/);
+      const ssh = await ward(['exec', 'prod-ssh', 'true'], undefined, carol);
+      assert.equal(ssh.code, 3, ssh.stderr);
+      assert.match(ssh.stderr, /ERR_ACCESS_NO_GRANT/);
+      const denied = (await records('access.deny')).slice(before);
+      assert.deepEqual(
+        denied.map((r) => [r.identity, r.connection]),
+        [
+          ['user:carol', 'appdb'],
+          ['user:carol', 'prod-ssh'],
+        ],
+      );
+    });
+  });
+
   describe('connections no agent serves', () => {
     test('Postgres: exit 3 with the gateway code; SSH: the gateway ends the command with the code and 255', async () => {
       const pg = await ward(['exec', 'offline-pg', 'select 1']);
