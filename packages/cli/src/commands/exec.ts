@@ -108,7 +108,7 @@ export function registerExec(program: Command): void {
         '',
         'SSH: the words after the connection are the command, joined by spaces as ssh does (put "--" before a command with options of its own). stdout and stderr stream as they come, piped stdin is forwarded (then EOF), -t runs the command in a pseudo-terminal.',
         '',
-        "Exit status: 0 success; 1 an SQL error; 2 usage (bad options, no input, an HTTP connection); 3 could not connect or authenticate (gateway unreachable, bad or expired token, unknown connection; for Postgres also no agent online or a refused session start). SSH: the remote command's status, 128+n when a signal ended it, 255 when the gateway refused the command after login ('ward: ERR_…' on stderr: no agent online, a policy refusal) or the session ended without a status, as with ssh.",
+        "Exit status: 0 success; 1 an SQL error; 2 usage (bad options, no input, an HTTP connection); 3 could not connect or authenticate (gateway unreachable, bad or expired token, unknown connection, no grant; for Postgres also no agent online or a refused session start). SSH: the remote command's status, 128+n when a signal ended it, 255 when the gateway refused the command after login ('ward: ERR_…' on stderr: no agent online, a policy refusal) or the session ended without a status, as with ssh.",
         '',
         'Examples:',
         '  ward exec demo-pg "select count(*) from customers; select now()"',
