@@ -41,6 +41,10 @@ test('the documented commands exist', () => {
     'agent-key create',
     'token issue',
     'whoami',
+    'login',
+    'logout',
+    'token ssh',
+    'token print',
   ]) {
     assert.ok(names.has(expected), `ward ${expected}`);
   }

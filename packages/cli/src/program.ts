@@ -5,6 +5,7 @@ import { registerConnect } from './commands/connect.js';
 import { registerDemo } from './commands/demo.js';
 import { registerExec } from './commands/exec.js';
 import { registerKeys } from './commands/keys.js';
+import { registerLogin } from './commands/login.js';
 import { registerReplay } from './commands/replay.js';
 import { registerRun } from './commands/run.js';
 import { registerServiceAccounts } from './commands/service-accounts.js';
@@ -30,6 +31,7 @@ export function createProgram(): Command {
     .configureHelp({ sortSubcommands: false });
   registerDemo(program);
   registerRun(program);
+  registerLogin(program);
   registerConnect(program);
   registerExec(program);
   registerReplay(registerSessions(program));

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { AccessGrantConfig } from './config/access-config.js';
+import type { OidcIssuerOptions, OidcVerifier } from './identity/index.js';
 import type { AgentEntry, ConnectionKind } from './tunnel/index.js';
 
 export interface GatewayConnection {
@@ -41,6 +42,8 @@ export interface GatewayOptions {
   connections: readonly GatewayConnection[];
   /** `iss` of gateway-issued tokens. */
   tokenIssuer?: string | undefined;
+  /** OIDC issuers whose access tokens are accepted besides the gateway's own tokens. */
+  identity?: { oidc?: readonly (OidcIssuerOptions | OidcVerifier)[] | undefined } | undefined;
   http?: { maxRequestBodyBytes?: number | undefined; recordBodyBytes?: number | undefined } | undefined;
   logger?: Logger | undefined;
   version?: string | undefined;

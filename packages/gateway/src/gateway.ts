@@ -5,11 +5,11 @@ import { join, resolve } from 'node:path';
 import { splitHostPort, WardError } from '@ward/protocol';
 import pino, { type Logger } from 'pino';
 import { AccessControl, createAccessApi, createTokenEndpoint } from './access/index.js';
-import { createApi } from './api/index.js';
+import { createApi, identityProvidersRoute } from './api/index.js';
 import { ACCESS_DEFAULTS } from './config/access-config.js';
 import type { GatewayOptions } from './gateway-options.js';
 import { type ApiHandler, createConnectUpgrade, createGatewayHttpServer } from './http/index.js';
-import { TokenService } from './identity/index.js';
+import { Authenticator, TokenService } from './identity/index.js';
 import { CancelRegistry, type PostgresContext, PostgresSession, startPostgresListener } from './postgres/index.js';
 import { StoreRecorder } from './recording/index.js';
 import { type LiveSession, SessionRegistry } from './sessions/index.js';
@@ -39,6 +39,8 @@ export interface RunningGateway {
   ssh: { port: number; hostKeyFingerprint: string } | undefined;
   sessions: SessionRegistry;
   tokens: TokenService;
+  /** Gateway tokens and the configured OIDC issuers' access tokens. */
+  authenticator: Authenticator;
   /** Grants, just-in-time access and service accounts. */
   access: AccessControl;
   store: Store;
@@ -129,6 +131,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
 
   const connectionsByName = new Map(options.connections.map((c) => [c.name, c]));
+  const authenticator = new Authenticator(tokens, options.identity?.oidc ?? []);
   const connectionType = (name: string) => connectionsByName.get(name)?.type;
   const accounts = createServiceAccountRepository(store.db);
   const access = new AccessControl({
@@ -144,7 +147,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   onSessionAdded = (s) => access.sessionAdded(s);
   // A disabled service account's tokens are refused before they expire.
   const authenticate = async (token: string) => {
-    const identity = await tokens.verify(token);
+    const identity = await authenticator.authenticate(token);
     access.assertEnabled(identity);
     return identity;
   };
@@ -210,6 +213,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       agents: tunnel.agents().length,
       sessions: tunnel.sessionCount,
     }),
+    publicApi: identityProvidersRoute(() => authenticator.providers()),
     api: chainApi(
       createSshApi({ keys: store.sshKeys, store, recorder, hostKey: getHostKey }),
       createApi({ store, tunnel, connections: () => options.connections }),
@@ -291,6 +295,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     ssh: sshListener ? { port: sshListener.port, hostKeyFingerprint: sshListener.hostKeyFingerprint } : undefined,
     sessions,
     tokens,
+    authenticator,
     access,
     store,
     tunnel,

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WardError } from '@ward/protocol';
 import { createWebSocketStream, WebSocket } from 'ws';
-import { type ApiTarget, apiJson } from '../api-client.js';
+import { type ApiTarget, apiJson, freshToken } from '../api-client.js';
 
 /** A connection as `GET /api/v1/connections` lists it. */
 export interface ConnectionInfo {
@@ -43,15 +43,17 @@ function refusalFromResponse(res: IncomingMessage): Promise<WardError> {
 }
 
 /**
- * Opens the `ward connect` WebSocket to `/connect/<connection>` with the token in its
+ * Opens the `ward connect` WebSocket to `/connect/<connection>` with the (refreshed) token in its
  * handshake and resolves with it as a byte stream (backpressure through the stream's buffer).
  * A refusal (bad token, unknown connection, audit store down) rejects with the gateway's code.
  */
-export function openConnectStream(target: ApiTarget, connection: string): Promise<Duplex> {
+export async function openConnectStream(target: ApiTarget, connection: string): Promise<Duplex> {
   const url = `${target.gateway.replace(/^http/, 'ws')}/connect/${encodeURIComponent(connection)}`;
+  // Each stream gets a fresh token: `ward login`'s cache is refreshed near its expiry.
+  const token = await freshToken(target);
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, {
-      headers: { authorization: `Bearer ${target.token}` },
+      headers: { authorization: `Bearer ${token}` },
       perMessageDeflate: false,
       maxPayload: 1024 * 1024,
     });

@@ -20,6 +20,7 @@ import {
 } from '@ward/protocol';
 import * as z from 'zod';
 import { type AccessConfig, accessConfigSchema } from './access-config.js';
+import { type GatewayIdentityConfig, identityConfigSchema } from './identity-config.js';
 
 export type ConnectionType = 'postgres' | 'ssh' | 'http';
 export type LlmApi = 'openai' | 'anthropic' | 'none';
@@ -98,6 +99,8 @@ export interface GatewayConfig {
   readonly store: GatewayStoreConfig;
   readonly agents: readonly GatewayAgentConfig[];
   readonly connections: readonly GatewayConnectionConfig[];
+  /** Trusted OIDC issuers (see identity-config.ts). */
+  readonly identity: GatewayIdentityConfig;
   /** Grants, just-in-time access, service accounts (access-config.ts). */
   readonly access: AccessConfig;
 }
@@ -244,6 +247,7 @@ export function gatewayConfigSchema(configPath: string) {
           }),
         )
         .default([]),
+      identity: identityConfigSchema(),
       access: accessConfigSchema(),
     })
     .superRefine(crossFieldChecks, { when: () => true })

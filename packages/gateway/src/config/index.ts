@@ -24,3 +24,10 @@ export {
   loadGatewayConfig,
   parseGatewayConfig,
 } from './gateway-config.js';
+export {
+  type GatewayIdentityConfig,
+  IDENTITY_DEFAULTS,
+  identityConfigSchema,
+  type OidcIssuerConfig,
+  oidcIssuerOptions,
+} from './identity-config.js';

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { toWardError, WardError } from '@ward/protocol';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Authorizer } from '../access/index.js';
-import { bearerToken, type Identity } from '../identity/index.js';
+import { authDenialData, bearerToken, type Identity } from '../identity/index.js';
 import type { Recorder } from '../recording/index.js';
 import { peerAddress } from '../sessions/index.js';
 import type { ConnectionKind } from '../tunnel/index.js';
@@ -70,7 +70,7 @@ export function createConnectUpgrade(options: ConnectUpgradeOptions) {
           connection,
           decision: 'deny',
           rule: 'auth.token',
-          data: { code: error.code, protocol: 'connect' },
+          data: { code: error.code, protocol: 'connect', ...authDenialData(error) },
         });
         throw error;
       }

@@ -1,7 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { toWardError, WardError } from '@ward/protocol';
 import type { Authorizer } from '../access/index.js';
-import { bearerToken, type Identity } from '../identity/index.js';
+import { authDenialData, bearerToken, type Identity } from '../identity/index.js';
 import { RateLimiter } from '../llm/rate-limiter.js';
 import { peerAddress } from '../sessions/index.js';
 import type { ConnectionKind } from '../tunnel/index.js';
@@ -31,6 +31,8 @@ export interface GatewayHttpOptions {
   /** What /healthz reports; `ok: false` answers 503. */
   health(): { ok: boolean; [key: string]: unknown };
   api?: ApiHandler;
+  /** Routes under /api/ that answer without a token (e.g. /api/v1/identity/providers). */
+  publicApi?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 }
 
 const CONNECTION_PATH = /^\/c\/([a-z0-9][a-z0-9_-]{0,62})(\/.*)?$/;
@@ -66,6 +68,7 @@ async function handle(options: GatewayHttpOptions, req: IncomingMessage, res: Se
     sendJsonError(res, new WardError('ERR_HTTP_NOT_FOUND', 'not_found', `no route for ${url.pathname}`));
     return;
   }
+  if (isApi && options.publicApi && (await options.publicApi(req, res, url))) return;
   const connection = match?.[1];
   const source = peerAddress(req.socket);
   const recorder = options.proxy.recorder;
@@ -104,7 +107,7 @@ async function handle(options: GatewayHttpOptions, req: IncomingMessage, res: Se
       connection,
       decision: 'deny',
       rule: 'auth.token',
-      data: { code: error.code, protocol: 'http' },
+      data: { code: error.code, protocol: 'http', ...authDenialData(error) },
     });
     sendJsonError(res, error, { 'www-authenticate': 'Bearer realm="ward"' });
     return;

@@ -16,6 +16,10 @@ export interface Identity {
   issuer: string;
   expiresAt: Date;
   tokenId: string;
+  /** From an OIDC token's `email` claim, when it has one. */
+  email?: string;
+  /** What to show for the person: email, else preferred_username, else name (OIDC only). */
+  displayName?: string;
 }
 
 export interface TokenServiceOptions {

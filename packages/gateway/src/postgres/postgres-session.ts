@@ -10,7 +10,7 @@ import {
 } from '@ward/protocol';
 import type { Logger } from 'pino';
 import type { Authorizer } from '../access/index.js';
-import type { Identity } from '../identity/index.js';
+import { authDenialData, type Identity } from '../identity/index.js';
 import type { Recorder } from '../recording/index.js';
 import type { LiveSession, SessionRegistry } from '../sessions/index.js';
 import type { ConnectionKind, TunnelServer } from '../tunnel/index.js';
@@ -244,7 +244,7 @@ export class PostgresSession implements LiveSession {
           connection: requested,
           decision: 'deny',
           rule: 'auth.token',
-          data: { code: error.code, protocol: 'postgres' },
+          data: { code: error.code, protocol: 'postgres', ...authDenialData(error) },
         })
         .catch(() => {});
       this.#fatal(error);

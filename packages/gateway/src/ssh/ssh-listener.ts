@@ -8,7 +8,7 @@ import ssh2, { type AuthContext, type Connection } from 'ssh2';
 // ssh2 is CommonJS; Node's ESM loader only sees a few of its names, not Server or utils.
 const { Server, utils } = ssh2;
 
-import type { Identity, Role } from '../identity/index.js';
+import { authDenialData, type Identity, type Role } from '../identity/index.js';
 import { disconnectWithMessage } from './disconnect.js';
 import { type HostKey, loadOrCreateHostKey } from './host-key.js';
 import { sshFingerprint } from './public-key.js';
@@ -250,6 +250,7 @@ class SshClientConnection {
           code: error.code,
           protocol: 'ssh',
           method: auth.method,
+          ...authDenialData(error),
           ...(keyFingerprint ? { keyFingerprint } : {}),
         },
       })
