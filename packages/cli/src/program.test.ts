@@ -33,6 +33,7 @@ test('the documented commands exist', () => {
     'gateway',
     'agent',
     'connect',
+    'exec',
     'sessions list',
     'sessions show',
     'audit export',

@@ -3,6 +3,7 @@ import { registerAccess } from './commands/access.js';
 import { registerAudit } from './commands/audit.js';
 import { registerConnect } from './commands/connect.js';
 import { registerDemo } from './commands/demo.js';
+import { registerExec } from './commands/exec.js';
 import { registerKeys } from './commands/keys.js';
 import { registerLogin } from './commands/login.js';
 import { registerReplay } from './commands/replay.js';
@@ -32,6 +33,7 @@ export function createProgram(): Command {
   registerRun(program);
   registerLogin(program);
   registerConnect(program);
+  registerExec(program);
   registerReplay(registerSessions(program));
   registerAudit(program);
   registerKeys(program);

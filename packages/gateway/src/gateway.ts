@@ -13,7 +13,15 @@ import { Authenticator, TokenService } from './identity/index.js';
 import { CancelRegistry, type PostgresContext, PostgresSession, startPostgresListener } from './postgres/index.js';
 import { StoreRecorder } from './recording/index.js';
 import { type LiveSession, SessionRegistry } from './sessions/index.js';
-import { createSshApi, type SshListener, startSshListener } from './ssh/index.js';
+import {
+  acceptSshStream,
+  createSshApi,
+  type HostKey,
+  type SshContext,
+  type SshListener,
+  sshHostKey,
+  startSshListener,
+} from './ssh/index.js';
 import { createAccessGrantRepository } from './store/access-grants.js';
 import type { Store } from './store/index.js';
 import { openStoreInternal } from './store/open-store.js';
@@ -162,6 +170,23 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     access,
     logger: logger.child({ component: 'postgres' }),
   };
+  const ssh: SshContext = {
+    tunnel,
+    recorder,
+    sessions,
+    keys: store.sshKeys,
+    authenticate,
+    connectionType,
+    access,
+    dataDir,
+    logger: logger.child({ component: 'ssh' }),
+  };
+  // Loaded on first use: a gateway without SSH never makes one.
+  let hostKey: HostKey | undefined;
+  const getHostKey = () => {
+    hostKey ??= sshHostKey(ssh);
+    return hostKey;
+  };
   const http = createGatewayHttpServer({
     proxy: {
       tunnel,
@@ -190,7 +215,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }),
     publicApi: identityProvidersRoute(() => authenticator.providers()),
     api: chainApi(
-      createSshApi({ keys: store.sshKeys, store, recorder }),
+      createSshApi({ keys: store.sshKeys, store, recorder, hostKey: getHostKey }),
       createApi({ store, tunnel, connections: () => options.connections }),
       createAccessApi({ access, accounts, recorder }),
     ),
@@ -209,6 +234,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             source: target.source,
             preauthenticated: { identity: target.identity, connection: target.connection },
           });
+        } else if (target.type === 'ssh') {
+          try {
+            acceptSshStream(stream, ssh, getHostKey(), {
+              identity: target.identity,
+              connection: target.connection,
+              source: target.source,
+            });
+          } catch (err) {
+            // An unreadable host key: the client sees the stream end, the operator the reason.
+            logger.error({ err }, 'cannot serve ssh over ward connect');
+            stream.destroy();
+          }
         } else {
           stream.end();
         }
@@ -227,17 +264,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       postgresListener = await startPostgresListener(options.listen.postgres, postgres, { tls: options.postgres?.tls });
     }
     if (options.listen.ssh) {
-      sshListener = await startSshListener(options.listen.ssh, {
-        tunnel,
-        recorder,
-        sessions,
-        keys: store.sshKeys,
-        authenticate,
-        connectionType,
-        access,
-        dataDir,
-        logger: logger.child({ component: 'ssh' }),
-      });
+      sshListener = await startSshListener(options.listen.ssh, ssh);
     }
   } catch (err) {
     http.close();
