@@ -538,6 +538,8 @@ export class PostgresSession implements LiveSession {
     if (this.#key) this.#ctx.cancels.unregister(this.#key.processId, this.#key.secretKey);
     if (!this.#socket.destroyed) this.#socket.end();
     if (!this.#recorded) return;
+    // Statements whose answer never completed are still evidence (invariant 3).
+    this.#tracker.drain();
     this.#ctx.recorder
       .sessionEnded(this.id, {
         status: !error || error.code === 'ERR_CLIENT_GONE' ? 'ok' : 'error',
