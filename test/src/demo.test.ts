@@ -114,6 +114,14 @@ describe('ward demo', () => {
         },
       );
       assert.equal(psql.stdout.trim(), '500');
+      // The printed ward exec line, as the user would paste it (csv: one value, no table frame).
+      assert.ok(demo.screen.includes("exec demo-pg 'select count(*) from customers'"));
+      const viaExec = await exec(
+        process.execPath,
+        [ward, 'exec', 'demo-pg', '--format', 'csv', 'select count(*) from customers'],
+        { env: { ...process.env, ...env } },
+      );
+      assert.match(viaExec.stdout, /^count\r?\n500\r?\n$/);
 
       const client = new OpenAI({ baseURL: `${demo.httpUrl}/c/demo-openai/v1`, apiKey: token, maxRetries: 0 });
       const stream = await client.chat.completions.create({
@@ -151,6 +159,10 @@ describe('ward demo', () => {
         'echo through-ward-$((6*7))',
       ]);
       assert.equal(ssh.stdout.trim(), 'through-ward-42');
+      const sshExec = await exec(process.execPath, [ward, 'exec', 'demo-ssh', 'echo exec-$((6*7))'], {
+        env: { ...process.env, ...env },
+      });
+      assert.equal(sshExec.stdout.trim(), 'exec-42');
 
       const listed = await exec(process.execPath, [ward, 'sessions', 'list', '--json'], {
         env: { ...process.env, ...env },

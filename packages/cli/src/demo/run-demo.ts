@@ -229,12 +229,16 @@ Try it, in another terminal in this directory:
   psql -h 127.0.0.1 -p 5433 -c 'select full_name, email, card_brand from customers c join payments p on p.customer_id = c.id limit 5'
   # Or straight to the gateway: your ward token is the password, the connection is the database.
   PGPASSWORD=$(${cli} token print) psql -h 127.0.0.1 -p ${demo.gateway.postgresPort} -d ${DEMO_PG_CONNECTION} -c 'select count(*) from customers'
+  # Or one statement, no psql needed:
+  ${cli} exec ${DEMO_PG_CONNECTION} 'select count(*) from customers'
 
 ${
   demo.gateway.ssh
     ? `  # SSH to this machine through ward. Register your key once (or paste your ward token as the password):
   ${cli} keys add ~/.ssh/id_ed25519.pub
   ssh -p ${demo.gateway.ssh.port} -l ${DEMO_SSH_CONNECTION} 127.0.0.1 'whoami; uptime'
+  # Or with no key at all: ward connect ${DEMO_SSH_CONNECTION} prints the ssh/scp/sftp lines to use.
+  ${cli} exec ${DEMO_SSH_CONNECTION} 'whoami; uptime'
   ${cli} sessions replay <session id from: ${cli} sessions list>       # play a recorded shell back
   (gateway SSH host key: ${demo.gateway.ssh.hostKeyFingerprint})
 `
