@@ -25,7 +25,7 @@ import pino from 'pino';
 import { Client as SshClient } from 'ssh2';
 import { WebSocket } from 'ws';
 import { type Idp, startIdp } from './helpers/oidc-idp.js';
-import { pgConnection } from './helpers/ward-stack.js';
+import { eventually, pgConnection } from './helpers/ward-stack.js';
 
 const DB_PASSWORD = 'oidc-e2e-db-password';
 const LLM_KEY = 'sk-upstream-key-for-oidc-tests';
@@ -442,6 +442,16 @@ describe('OIDC through ward: real IdP, psql, openai SDK, OpenSSH', () => {
     assert.equal(hugeHttp.status, 431, 'Node refuses headers over 16 KiB before ward reads them');
     // Over SSH the packet itself is over the transport's limit: the connection ends.
     assert.equal(await ssh2Login(huge), 'closed');
+    // Each of the three refusals is recorded, without the token.
+    await eventually(
+      () => {
+        const tooLarge = records('auth.denied').filter((r) => r.data['reason'] === 'message_too_large');
+        return ['postgres', 'http', 'ssh'].every((p) => tooLarge.some((r) => r.data['protocol'] === p));
+      },
+      10_000,
+      'the 1 MB token refusals to be recorded over postgres, http and ssh',
+    );
+    assert.ok(!JSON.stringify(records('auth.denied')).includes('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'));
 
     // The held session and new good ones still work.
     assert.deepEqual((await held.query('select 1 as one')).rows, [{ one: 1 }]);

@@ -1,4 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { toWardError, WardError } from '@ward/protocol';
 import type { Authorizer } from '../access/index.js';
 import { authDenialData, bearerToken, type Identity } from '../identity/index.js';
@@ -52,7 +54,37 @@ export function createGatewayHttpServer(options: GatewayHttpOptions): http.Serve
   });
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => onClientError(options, err, socket));
   return server;
+}
+
+/**
+ * Requests Node refuses before ward sees them. A request head over Node's 16 KiB limit (a
+ * 1 MB bearer token, say) is refused unread with 431 and recorded as a denied authentication;
+ * any other unparsable request gets 400. Both answer in the OpenAI error shape.
+ */
+function onClientError(options: GatewayHttpOptions, err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const [status, code, message] = tooLarge
+    ? [431, 'ERR_HTTP_HEADERS_TOO_LARGE', 'the request head is over 16 KiB; a ward token is far shorter']
+    : [400, 'ERR_HTTP_BAD_REQUEST', 'the request could not be parsed as HTTP/1.1'];
+  const body = JSON.stringify({ error: { message, type: 'invalid_argument', code, param: null } });
+  socket.end(
+    `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+  if (!tooLarge) return;
+  options.proxy.recorder
+    .record(undefined, 'auth.denied', {
+      source: peerAddress(socket as Socket),
+      decision: 'deny',
+      rule: 'auth.token',
+      data: { code, protocol: 'http', reason: 'message_too_large' },
+    })
+    .catch(() => {});
 }
 
 async function handle(options: GatewayHttpOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -9,6 +9,12 @@ import { WardError } from '@ward/protocol';
 export type AuthDenialReason =
   /** Longer than MAX_TOKEN_BYTES; refused before any parsing. */
   | 'token_too_large'
+  /**
+   * The message that would carry the credential is over the protocol's own limit, so it was
+   * refused unread: a Postgres password message over the pre-auth cap, an HTTP request head
+   * over Node's header limit, an SSH packet over the transport's limit before login.
+   */
+  | 'message_too_large'
   /** Not a compact JWS/JWT, or its header or claims are not JSON objects. */
   | 'malformed'
   /** `iss` names neither the gateway nor a configured OIDC issuer. */

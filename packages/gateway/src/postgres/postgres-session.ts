@@ -134,7 +134,21 @@ export class PostgresSession implements LiveSession {
     try {
       messages = this.#parser.push(chunk);
     } catch (err) {
-      this.#fatal(toWardError(err));
+      const error = toWardError(err);
+      // A password message over the pre-auth cap is a credential refused unread (a 1 MB token):
+      // recorded like any other refused token, never with its bytes.
+      if (this.#phase === 'password' && error.code === 'ERR_PG_MESSAGE_TOO_LARGE') {
+        await this.#ctx.recorder
+          .record(undefined, 'auth.denied', {
+            source: this.source,
+            connection: this.#startup?.parameters.get('database') ?? this.#startup?.parameters.get('user') ?? '',
+            decision: 'deny',
+            rule: 'auth.token',
+            data: { code: error.code, protocol: 'postgres', reason: 'message_too_large' },
+          })
+          .catch(() => {});
+      }
+      this.#fatal(error);
       return;
     }
     await this.#handleAll(messages);

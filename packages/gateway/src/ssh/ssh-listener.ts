@@ -136,7 +136,21 @@ class SshClientConnection {
     this.#source = source;
     this.#preauth = preauth;
     // A malformed packet, a reset or a keepalive timeout ends this connection only.
-    conn.on('error', (err: Error) => ctx.logger.debug({ err: err.message, source }, 'ssh connection error'));
+    conn.on('error', (err: Error) => {
+      ctx.logger.debug({ err: err.message, source }, 'ssh connection error');
+      // A packet over the transport's limit before login (ssh2 caps packets at 35,000 bytes) is
+      // a credential refused unread, e.g. a 1 MB token as the password: recorded as a denial.
+      if (this.#identity === undefined && !this.#preauth && /packet length/i.test(err.message)) {
+        ctx.recorder
+          .record(undefined, 'auth.denied', {
+            source,
+            decision: 'deny',
+            rule: 'auth.token',
+            data: { code: 'ERR_SSH_PACKET_TOO_LARGE', protocol: 'ssh', reason: 'message_too_large' },
+          })
+          .catch((e) => ctx.logger.error({ err: e }, 'could not record an ssh authentication failure'));
+      }
+    });
     conn.on('close', () => this.#onClose());
     this.#grace = setTimeout(
       () =>
