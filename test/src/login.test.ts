@@ -16,6 +16,7 @@ import { startDemoUpstream } from '@ward/demo';
 import { type RunningGateway, startGateway } from '@ward/gateway';
 import { generateAgentKey, hashAgentKey } from '@ward/protocol';
 import OpenAI from 'openai';
+import pg from 'pg';
 import pino from 'pino';
 import { completeBrowserLogin, completeDeviceLogin, type Idp, startIdp } from './helpers/oidc-idp.js';
 import { eventually, pgConnection } from './helpers/ward-stack.js';
@@ -150,7 +151,7 @@ describe('ward login / whoami / logout with a real IdP', () => {
     const agentKey = generateAgentKey();
     gateway = await startGateway({
       dataDir,
-      listen: { http: '127.0.0.1:0', tunnel: '127.0.0.1:0', ssh: '127.0.0.1:0' },
+      listen: { http: '127.0.0.1:0', tunnel: '127.0.0.1:0', ssh: '127.0.0.1:0', postgres: '127.0.0.1:0' },
       tunnel: { insecure: true },
       store: { path: join(dataDir, 'ward.db'), durability: 'group' },
       agents: [{ name: 'login-agent', keyHash: hashAgentKey(agentKey) }],
@@ -431,6 +432,58 @@ describe('ward login / whoami / logout with a real IdP', () => {
     const issued = gateway.store.audit.listRecords({ kind: 'token.issued', limit: 1000 });
     assert.ok(issued.some((x) => String(x.identity).includes('alice')));
     assert.equal(JSON.stringify(issued).includes(short), false);
+  });
+
+  test('a new user, end to end: bob signs in at the IdP, has no grant, asks for 6 s of access, alice approves, bob works, the grant ends his session', async () => {
+    const bobDir = newConfigDir();
+    const login = await deviceLogin(idp, bobDir, gateway.httpUrl, 'bob');
+    assert.equal(login.code, 0, login.stderr);
+    // No grant yet: refused before anything reaches the database (exit 3, the code named).
+    const refused = await ward(bobDir, ['exec', 'appdb', 'select 1']);
+    assert.equal(refused.code, 3, refused.stderr);
+    assert.match(refused.stderr, /ERR_ACCESS_NO_GRANT/);
+    // bob asks; his own approval is refused (requester is never approver).
+    const asked = await ward(bobDir, ['access', 'request', 'appdb', '--for', '6s', '--reason', 'INC-42 look at a row']);
+    assert.equal(asked.code, 0, asked.stderr);
+    const id = /requested (req_\S+?):/.exec(asked.stdout)?.[1];
+    assert.ok(id, asked.stdout);
+    const self = await ward(bobDir, ['access', 'approve', id]);
+    assert.notEqual(self.code, 0);
+    // alice (admins → admin role at the IdP mapping) approves with her own `ward login` cache.
+    const approved = await ward(aliceDir, ['access', 'approve', id]);
+    assert.equal(approved.code, 0, approved.stderr);
+    // bob works, as himself: ward exec, and a psql-style session he keeps open.
+    const ok = await ward(bobDir, ['exec', 'appdb', '--format', 'csv', 'select 6 * 7 as answer']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^answer\r?\n42\r?\n$/);
+    const held = new pg.Client({
+      host: '127.0.0.1',
+      port: gateway.postgresPort ?? 0,
+      user: 'bob',
+      password: readCache(bobDir).token,
+      database: 'appdb',
+    });
+    const ended = new Promise<{ code?: string; message: string }>((resolve) => held.on('error', resolve));
+    await held.connect();
+    assert.deepEqual((await held.query('select 1 as one')).rows, [{ one: 1 }]);
+    // The grant expires by itself: the held session ends with the reason, in Postgres's words.
+    const err = await Promise.race([ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), 20_000))]);
+    assert.ok(err, 'the session ended when the grant expired');
+    assert.match(err.message, /ERR_ACCESS_GRANT_EXPIRED/);
+    await held.end().catch(() => {});
+    const after = await ward(bobDir, ['exec', 'appdb', 'select 1']);
+    assert.equal(after.code, 3, after.stderr);
+    // Every step is evidence: the request, alice's approval, bob's allowed session, the expiry.
+    await gateway.store.audit.flush();
+    const kinds = gateway.store.audit
+      .listRecords({ limit: 100_000 })
+      .filter((r) => JSON.stringify(r).includes(id) || (r.kind.startsWith('access.') && /bob/.test(String(r.identity))))
+      .map((r) => r.kind);
+    for (const kind of ['access.request', 'access.approve', 'access.allow', 'access.expire'])
+      assert.ok(
+        kinds.some((k) => k.startsWith(kind)),
+        `${kind} recorded: ${kinds.join(', ')}`,
+      );
   });
 
   test('refresh: after the 4 s access token expired, ward connect and the next command refresh it; the cache holds the new one', async () => {
