@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { startDemoUpstream } from '@ward/demo';
 import OpenAI, { APIError } from 'openai';
+import { type Idp, startIdp } from './helpers/oidc-idp.js';
 import { runWard } from './helpers/ward-cli.js';
 import { eventually, startStack, type WardStack } from './helpers/ward-stack.js';
 
@@ -24,11 +25,15 @@ interface TokenAnswer {
 describe('service accounts and the token endpoint', () => {
   let upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
   let stack: WardStack;
+  let idp: Idp;
   let secret = '';
 
   before(async () => {
+    // The organisation's IdP, for workloads that prove who they are with its tokens.
+    idp = await startIdp();
     upstream = await startDemoUpstream({ host: '127.0.0.1', port: 0, apiKey: UPSTREAM_KEY, tokenDelayMs: 400 });
     stack = await startStack({
+      identity: { oidc: [{ issuer: idp.issuer, audience: 'urn:ward', clientId: idp.clientId }] },
       gatewayConnections: [{ name: 'llm', type: 'http', agent: 'e2e-agent' }],
       agentConnections: [
         {
@@ -57,6 +62,7 @@ describe('service accounts and the token endpoint', () => {
   after(async () => {
     await stack?.stop();
     await upstream?.close();
+    await idp?.stop();
   });
 
   /** The ward CLI in-process, as the stack's admin. */
@@ -275,5 +281,52 @@ describe('service accounts and the token endpoint', () => {
       ['user', 'bob', ['user'], ['eng'], stack.gateway.tokens.issuer],
     );
     assert.ok(records('token.issued').some((r) => r.rule === 'token.exchange:identity' && r.identity === 'user:bob'));
+  });
+
+  test('an AI agent proves itself with its IdP token (client credentials at the IdP), gets its ward service account by token exchange, and calls the LLM as that account', async () => {
+    await ward(
+      'service-accounts',
+      'create',
+      'support-agent',
+      '--group',
+      'llm-agents',
+      '--federated-issuer',
+      idp.issuer,
+      '--federated-subject',
+      idp.serviceClient.clientId,
+    );
+    const workload = await idp.serviceToken();
+    const exchanged = await token({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: workload.access_token,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    });
+    assert.equal(exchanged.status, 200, JSON.stringify(exchanged.json));
+    const client = new OpenAI({
+      baseURL: `${stack.gateway.httpUrl}/c/llm/v1`,
+      apiKey: exchanged.json.access_token,
+      maxRetries: 0,
+    });
+    const answer = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'summarise ticket 42' }],
+    });
+    assert.ok((answer.choices[0]?.message.content ?? '').length > 0);
+    await stack.gateway.store.audit.flush();
+    const exchange = records('http.exchange').at(-1);
+    assert.equal(exchange?.identity, 'service:support-agent');
+    assert.ok(
+      records('token.issued').some((r) => r.identity === 'service:support-agent' && /exchange/.test(String(r.rule))),
+    );
+    // The IdP token alone (no matching federated account) is not a service account's token.
+    const direct = new OpenAI({
+      baseURL: `${stack.gateway.httpUrl}/c/llm/v1`,
+      apiKey: workload.access_token,
+      maxRetries: 0,
+    });
+    await assert.rejects(
+      direct.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }),
+      (err: unknown) => err instanceof OpenAI.APIError && (err.status === 403 || err.status === 401),
+    );
   });
 });

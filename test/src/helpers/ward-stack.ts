@@ -31,6 +31,8 @@ export interface StackOptions {
   maxRequestBodyBytes?: number;
   /** Access settings; default: bob (the user token) may open every connection. */
   access?: GatewayOptions['access'];
+  /** OIDC issuers the gateway trusts (identity.oidc). */
+  identity?: GatewayOptions['identity'];
 }
 
 /** The default grant of a stack: `user:bob` may connect and exec on every connection. */
@@ -82,6 +84,7 @@ export async function startStack(options: StackOptions): Promise<WardStack> {
     connections: options.gatewayConnections,
     http: { maxRequestBodyBytes: options.maxRequestBodyBytes },
     access: options.access ?? { grants: [BOB_EVERYWHERE] },
+    ...(options.identity ? { identity: options.identity } : {}),
     logger: logger.child({ component: 'gateway' }),
   });
   const agent = startAgent({
