@@ -5,13 +5,18 @@
  * and over the live database). One temp directory, removed at the end.
  *
  * "Durable" means what `append` promises: the promise resolved after the record's transaction
- * committed with synchronous=FULL in WAL mode (the WAL was fsynced).
+ * committed and an fdatasync of the WAL that began after the commit completed.
  *
- *   node bench/dist/audit-store.js [--records N] [--appenders N] [--strict-records N]
+ * "Loop delay" is the event loop's delay (perf_hooks.monitorEventLoopDelay, 1 ms resolution)
+ * while appends run: what a relaying session on the same thread would wait. A synchronous
+ * fsync in the commit shows up there as its full duration.
+ *
+ *   node bench/dist/audit-store.js [--records N] [--appenders N] [--strict-records N] [--single-records N]
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { exportAuditLog, openStore, type Store, verifyAuditExport, verifyStore } from '@ward/gateway';
 
@@ -20,11 +25,24 @@ const { values: args } = parseArgs({
     records: { type: 'string', default: '200000' },
     appenders: { type: 'string', default: '64' },
     'strict-records': { type: 'string', default: '5000' },
+    'single-records': { type: 'string', default: '2000' },
   },
 });
 const RECORDS = Number(args.records);
 const APPENDERS = Number(args.appenders);
 const STRICT_RECORDS = Number(args['strict-records']);
+const SINGLE_RECORDS = Number(args['single-records']);
+
+/** Starts watching the event loop's delay; the returned function stops and summarises it. */
+function watchLoop(): () => string {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  return () => {
+    h.disable();
+    const ms = (ns: number) => (ns / 1e6).toFixed(2);
+    return `loop delay p50 ${ms(h.percentile(50))} / p99 ${ms(h.percentile(99))} / max ${ms(h.max)} ms`;
+  };
+}
 
 // Shaped like the records a Postgres session produces: who, where, which rule, the statement.
 function input(worker: number, i: number) {
@@ -81,14 +99,39 @@ async function main(): Promise<void> {
     console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, node ${process.version}`);
     console.log(`load average before: ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
 
-    const group = openStore({ path: join(dir, 'group.db'), signingKeyPath: join(dir, 'key.pem') });
+    // One appender awaiting each record: the shape of a single busy session (c=1).
+    const single = openStore({ path: join(dir, 'single.db'), signingKeyPath: join(dir, 'key.pem') });
+    const latencies: number[] = [];
+    let loop = watchLoop();
     let cpu = process.cpuUsage();
+    const singleStart = process.hrtime.bigint();
+    for (let i = 0; i < SINGLE_RECORDS; i++) {
+      const t = process.hrtime.bigint();
+      await single.audit.append(input(0, i));
+      latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    const singleSecs = Number(process.hrtime.bigint() - singleStart) / 1e9;
+    const singleCpu = cpuSince(cpu);
+    const singleLoop = loop();
+    latencies.sort((a, b) => a - b);
+    const pct = (p: number) =>
+      (latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0).toFixed(2);
+    console.log(
+      `single appender: ${SINGLE_RECORDS} records in ${singleSecs.toFixed(2)} s = ${rate(SINGLE_RECORDS, singleSecs)} records/s, ` +
+        `durable append latency p50 ${pct(50)} / p99 ${pct(99)} ms, ${singleLoop}; ${((singleCpu / SINGLE_RECORDS) * 1e6).toFixed(0)} µs CPU per record`,
+    );
+    await single.close();
+
+    const group = openStore({ path: join(dir, 'group.db'), signingKeyPath: join(dir, 'key.pem') });
+    loop = watchLoop();
+    cpu = process.cpuUsage();
     const groupSecs = await appendAll(group, RECORDS, APPENDERS);
     const groupCpu = cpuSince(cpu);
+    const groupLoop = loop();
     const stats = group.audit.stats();
     console.log(
       `group commit: ${RECORDS} records from ${APPENDERS} appenders in ${groupSecs.toFixed(2)} s = ${rate(RECORDS, groupSecs)} records/s ` +
-        `(${stats.commits} transactions, ${(stats.records / stats.commits).toFixed(1)} records each)${cpuNote(RECORDS, groupCpu)}`,
+        `(${stats.commits} transactions, ${(stats.records / stats.commits).toFixed(1)} records each, ${stats.syncs ?? '–'} syncs)${cpuNote(RECORDS, groupCpu)}; ${groupLoop}`,
     );
 
     const exportPath = join(dir, 'export.jsonl');
@@ -126,10 +169,11 @@ async function main(): Promise<void> {
       signingKeyPath: join(dir, 'key.pem'),
       durability: 'strict',
     });
+    loop = watchLoop();
     const strictSecs = await appendAll(strict, STRICT_RECORDS, APPENDERS);
     console.log(
       `strict: ${STRICT_RECORDS} records from ${APPENDERS} appenders in ${strictSecs.toFixed(2)} s = ${rate(STRICT_RECORDS, strictSecs)} records/s ` +
-        `(${strict.audit.stats().commits} transactions)`,
+        `(${strict.audit.stats().commits} transactions); ${loop()}`,
     );
     await strict.close();
     console.log(

@@ -13,6 +13,8 @@
  *
  *   node bench/dist/http.js [--seconds 10] [--rate 200] [--rate-seconds 10] [--ttft 300] [--profile DIR]
  *     [--idle-streams 4]   (the agent's idleStreams: tunnel streams kept open for new sessions)
+ *     [--paths direct,portkey,ward]   (a subset, for quick runs; "added" needs direct)
+ *     [--store FILE]   (the audit store's path; e.g. /dev/shm/… to see ward without the disk: diagnostic)
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -23,6 +25,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateAgentKey, hashAgentKey } from '@ward/protocol';
+import { processSeconds } from './pg/proc.js';
 
 const UPSTREAM_KEY = 'sk-bench-upstream';
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -59,11 +62,21 @@ async function main(): Promise<void> {
   const load0 = loadavg();
   try {
     const fast = await startUpstream(0, children);
+    const fastPid = children.at(-1)?.pid ?? 0;
     const slow = await startUpstream(60, children);
     const portkeyPort = await startPortkey(children, dir);
-    const ward = await startWard(dir, fast, slow, children, profileDir, 'ward.db', Number(arg('idle-streams', '4')));
+    const portkeyPid = children.at(-1)?.pid ?? 0;
+    // --store FILE puts the audit store elsewhere, e.g. on tmpfs (diagnostic: not durable).
+    const storePath = arg('store', 'ward.db');
+    const ward = await startWard(dir, fast, slow, children, profileDir, storePath, Number(arg('idle-streams', '4')));
+    // The processes whose CPU time each path's max-rate run is charged with (besides the upstream).
+    const cpuOf: Record<string, Record<string, number>> = {
+      direct: { upstream: fastPid },
+      portkey: { upstream: fastPid, portkey: portkeyPid },
+      ward: { upstream: fastPid, gateway: ward.gatewayPid, agent: ward.agentPid },
+    };
 
-    const targets: Target[] = [
+    const allTargets: Target[] = [
       {
         name: 'direct',
         url: (u) => `http://127.0.0.1:${u === 'fast' ? fast : slow}/v1/chat/completions`,
@@ -80,6 +93,9 @@ async function main(): Promise<void> {
         headers: { authorization: `Bearer ${ward.token}` },
       },
     ];
+    // --paths direct,ward skips Portkey (quicker runs while working; the report compares all three).
+    const only = arg('paths', 'direct,portkey,ward').split(',');
+    const targets = allTargets.filter((t) => only.includes(t.name));
     // Portkey is told where the upstream is per request.
     const portkeyHost = (u: 'fast' | 'slow') => `http://127.0.0.1:${u === 'fast' ? fast : slow}/v1`;
     const headersFor = (t: Target, u: 'fast' | 'slow') =>
@@ -95,12 +111,19 @@ async function main(): Promise<void> {
       `load generator: ${wrk ? 'wrk -t2 -c64' : 'node keep-alive client, 64 connections'}; ${cpus().length} CPUs`,
     );
     const throughput: Record<string, number> = {};
+    const cpuLines: string[] = [];
     for (const t of targets) {
-      const rps = wrk
+      const pids = cpuOf[t.name] ?? {};
+      const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, processSeconds(pid)]));
+      const { rps, requests } = wrk
         ? await wrkRun(t.url('fast'), headersFor(t, 'fast'), seconds, dir)
         : await nodeMaxRate(t.url('fast'), headersFor(t, 'fast'), seconds);
+      const perK = Object.entries(pids).map(
+        ([k, pid]) => `${k} ${(((processSeconds(pid) - (before[k] ?? 0)) * 1000) / requests).toFixed(3)}`,
+      );
       throughput[t.name] = rps;
-      console.log(`max req/s  ${t.name.padEnd(8)} ${rps.toFixed(0)}`);
+      cpuLines.push(`| ${t.name} | ${perK.join(', ')} |`);
+      console.log(`max req/s  ${t.name.padEnd(8)} ${rps.toFixed(0)}  CPU-s per 1k requests: ${perK.join(', ')}`);
     }
 
     const latency: Record<string, { p50: number; p99: number; errors: number }> = {};
@@ -142,6 +165,10 @@ async function main(): Promise<void> {
         `| ${t.name} | ${throughput[t.name]?.toFixed(0)} | ${l?.p50.toFixed(2)} / ${l?.p99.toFixed(2)} ms | ${t.name === 'direct' ? '–' : `+${a.p50.toFixed(2)} / +${a.p99.toFixed(2)} ms`} | ${ttft[t.name]?.p50.toFixed(2)} ms | ${t.name === 'direct' ? '–' : `+${ttftAdded(t.name).toFixed(2)} ms`} |`,
       );
     }
+    console.log('');
+    console.log('| path (max req/s run) | CPU-seconds per 1 000 requests, per process |');
+    console.log('|---|---|');
+    for (const line of cpuLines) console.log(line);
     console.log('');
     console.log(`ward / portkey req/s: ${ratio.toFixed(2)}x (target >= 2x: ${ratio >= 2 ? 'met' : 'MISSED'})`);
     console.log(
@@ -237,6 +264,8 @@ async function startPortkey(children: ChildProcess[], dir: string): Promise<numb
 interface WardHandle {
   httpUrl: string;
   token: string;
+  gatewayPid: number;
+  agentPid: number;
 }
 
 async function startWard(
@@ -263,6 +292,9 @@ agents:
 connections:
   - { name: fast, type: http, agent: bench-agent, llm: openai }
   - { name: slow, type: http, agent: bench-agent, llm: openai }
+access:
+  grants:
+    - { id: bench, identities: ["user:bench"], connections: [fast, slow] }
 `,
   );
   const gateway = spawn(process.execPath, [...prof('gateway'), cli, 'gateway', '--config', join(dir, 'gateway.yaml')], {
@@ -303,7 +335,7 @@ connections:
     if (r.status === 200 && (JSON.parse(r.body) as { agents: number }).agents > 0) break;
     await new Promise((res) => setTimeout(res, 100));
   }
-  return { httpUrl, token };
+  return { httpUrl, token, gatewayPid: gateway.pid ?? 0, agentPid: agent.pid ?? 0 };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -349,7 +381,12 @@ function hasWrk(): boolean {
   }
 }
 
-function wrkRun(url: string, headers: Record<string, string>, seconds: number, dir: string): Promise<number> {
+function wrkRun(
+  url: string,
+  headers: Record<string, string>,
+  seconds: number,
+  dir: string,
+): Promise<{ rps: number; requests: number }> {
   const script = join(dir, 'post.lua');
   const hdrs = Object.entries({ ...headers, 'content-type': 'application/json' })
     .map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
@@ -363,14 +400,19 @@ function wrkRun(url: string, headers: Record<string, string>, seconds: number, d
     execFile('wrk', ['-t2', '-c64', `-d${seconds}s`, '-s', script, url], { encoding: 'utf8' }, (err, out) => {
       if (err) return reject(err);
       const m = /Requests\/sec:\s+([\d.]+)/.exec(out);
+      const n = /(\d+) requests in/.exec(out);
       const bad = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
       if (bad) return reject(new Error(`wrk saw ${bad[1]} non-2xx answers from ${url}:\n${out}`));
-      resolve(Number(m?.[1] ?? 0));
+      resolve({ rps: Number(m?.[1] ?? 0), requests: Number(n?.[1] ?? 0) });
     }),
   );
 }
 
-async function nodeMaxRate(url: string, headers: Record<string, string>, seconds: number): Promise<number> {
+async function nodeMaxRate(
+  url: string,
+  headers: Record<string, string>,
+  seconds: number,
+): Promise<{ rps: number; requests: number }> {
   const deadline = performance.now() + seconds * 1000;
   let done = 0;
   const worker = async () => {
@@ -382,7 +424,7 @@ async function nodeMaxRate(url: string, headers: Record<string, string>, seconds
   };
   const start = performance.now();
   await Promise.all(Array.from({ length: 64 }, worker));
-  return done / ((performance.now() - start) / 1000);
+  return { rps: done / ((performance.now() - start) / 1000), requests: done };
 }
 
 function percentile(sorted: number[], p: number): number {

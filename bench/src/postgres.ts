@@ -13,6 +13,10 @@
  * start and the end. Everything is bounded in time (about 4 minutes at the defaults).
  *
  *   node bench/dist/postgres.js [--seconds 15] [--scale 10] [--rows 1000000] [--profile DIR] [--store FILE]
+ *                               [--modes c=1,c=16]
+ *
+ * `--modes` runs only the pgbench modes whose label starts with one of the given prefixes
+ * (e.g. `c=1` for a profile of the single-client case); `--rows 0` skips the bulk reads.
  *
  * `--store FILE` puts the gateway's audit store elsewhere, e.g. on tmpfs
  * (`/dev/shm/ward-bench.db`) to see what the audit commits' fsyncs cost: a diagnostic only,
@@ -65,11 +69,15 @@ interface Mode {
   args: string[];
 }
 
-const MODES: Mode[] = [
+const ALL_MODES: Mode[] = [
   { label: 'c=1 simple', args: ['-c', '1', '-j', '1', '-M', 'simple'] },
   { label: 'c=16 -j 2 simple', args: ['-c', '16', '-j', '2', '-M', 'simple'] },
   { label: 'c=16 -j 2 extended', args: ['-c', '16', '-j', '2', '-M', 'extended'] },
 ];
+const MODE_PREFIXES = process.argv.includes('--modes') ? arg('modes', '').split(',') : undefined;
+const MODES = ALL_MODES.filter(
+  (m) => !MODE_PREFIXES || MODE_PREFIXES.some((prefix) => prefix !== '' && `${m.label} `.startsWith(`${prefix} `)),
+);
 
 interface BenchResult {
   path: PathName;
@@ -435,7 +443,7 @@ async function main(): Promise<void> {
       }
     }
     const bulk: BulkResult[] = [];
-    for (const query of BULK_QUERIES) {
+    for (const query of ROWS > 0 ? BULK_QUERIES : []) {
       for (const endpoint of endpoints) {
         log(`${fmt(ROWS)}-row read (${query.label}) via ${endpoint.name}…`);
         bulk.push(await runBulk(endpoint, query, pmPid));

@@ -214,6 +214,36 @@ describe('Postgres through gateway and agent', () => {
     assert.ok(cancels.some((r) => r.data['matched'] === true));
   });
 
+  test('a client killed mid-statement still leaves the statement in the audit log, marked interrupted', async () => {
+    const sql = 'select pg_sleep(30), 1 as interrupted_probe';
+    const child: ChildProcess = spawn(
+      'psql',
+      ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'x', '-d', 'appdb', '-c', sql],
+      { env: { ...process.env, PGPASSWORD: stack.userToken }, stdio: 'ignore' },
+    );
+    const closed = new Promise((resolve) => child.on('close', resolve));
+    await eventually(
+      async () =>
+        (
+          await cluster.sql(`select count(*) from pg_stat_activity where query = '${sql}' and state = 'active'`)
+        ).trim() === '1',
+      15_000,
+      'the query to start',
+    );
+    child.kill('SIGKILL');
+    await closed;
+    await eventually(
+      () => {
+        const found = stack.gateway.store.audit
+          .listRecords({ kind: 'pg.query', limit: 1000 })
+          .find((r) => r.data['sql'] === sql);
+        return found?.data['interrupted'] === true;
+      },
+      15_000,
+      'the interrupted statement to be recorded',
+    );
+  });
+
   test('a wrong token and an unknown connection get FATAL errors with their SQLSTATE', async () => {
     const bad = await psql(['-c', 'select 1'], 'not-a-token');
     assert.equal(bad.code, 2);

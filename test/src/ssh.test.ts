@@ -59,6 +59,19 @@ async function startSshStack(): Promise<Stack> {
       { name: CONNECTION, type: 'ssh' },
       { name: 'prod-pg', type: 'postgres' },
     ],
+    // bob (a user) may open every connection; alice is an admin and needs no grant.
+    access: {
+      grants: [
+        {
+          id: 'e2e-bob',
+          identities: ['user:bob'],
+          groups: [],
+          connections: ['*'],
+          actions: ['connect', 'exec'],
+          windows: [],
+        },
+      ],
+    },
     logger: logger.child({ component: 'gateway' }),
   });
   const agent = new TunnelClient({
@@ -98,12 +111,14 @@ async function startSshStack(): Promise<Stack> {
     keys,
     authenticate: (token) => gateway.tokens.verify(token),
     connectionType: (name) => (name === CONNECTION ? 'ssh' : name === 'prod-pg' ? 'postgres' : undefined),
+    access: gateway.access,
     dataDir: join(dir, 'gw'),
     logger: logger.child({ component: 'ssh' }),
   });
   const api = createGatewayHttpServer({
     proxy: { tunnel: gateway.tunnel, recorder, maxRequestBodyBytes: 1024 * 1024, recordBodyBytes: 1024 },
     authenticate: (token) => gateway.tokens.verify(token),
+    authorize: gateway.access,
     connectionType: () => undefined,
     health: () => ({ ok: true }),
     api: createSshApi({ keys, store: gateway.store, recorder }),

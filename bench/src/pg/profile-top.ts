@@ -2,7 +2,11 @@
  * Summarises a V8 `.cpuprofile` (node --cpu-prof): the top frames by self time and by total
  * (inclusive) time, with their share of the sampled time.
  *
- *   node bench/dist/pg/profile-top.js gateway.cpuprofile [--top 25]
+ *   node bench/dist/pg/profile-top.js gateway.cpuprofile [--top 25] [--skip-idle-head]
+ *
+ * `--skip-idle-head` drops everything before the last stretch of at least 2 s of idle samples
+ * (start-up, and the other paths' runs while this process waited), so the figures describe the
+ * measurement that came last, e.g. `--modes c=1` in the Postgres bench.
  */
 import { readFileSync } from 'node:fs';
 
@@ -39,7 +43,24 @@ const label = (n: ProfileNode) => {
 const selfUs = new Map<string, number>();
 const totalUs = new Map<string, number>();
 let sampled = 0;
+let from = 0;
+if (process.argv.includes('--skip-idle-head')) {
+  let idleSince = -1;
+  let idleUs = 0;
+  profile.samples.forEach((id, i) => {
+    const idle = byId.get(id)?.callFrame.functionName === '(idle)';
+    if (!idle) {
+      if (idleUs >= 2e6) from = i;
+      idleSince = -1;
+      idleUs = 0;
+      return;
+    }
+    if (idleSince < 0) idleSince = i;
+    idleUs += profile.timeDeltas[i] ?? 0;
+  });
+}
 profile.samples.forEach((id, i) => {
+  if (i < from) return;
   const dt = profile.timeDeltas[i] ?? 0;
   sampled += dt;
   const node = byId.get(id);

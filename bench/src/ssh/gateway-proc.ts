@@ -36,16 +36,34 @@ async function main(): Promise<void> {
     store: { path: join(dir, 'data', 'ward.db'), durability: 'group' },
     agents: [{ name: 'bench-agent', keyHash }],
     connections: [{ name: connection, type: 'ssh', agent: 'bench-agent' }],
+    // The bench's user may open the connection (shell and commands), as a config grant would.
+    access: {
+      grants: [
+        {
+          id: 'bench',
+          identities: ['user:bench'],
+          groups: [],
+          connections: [connection],
+          actions: ['connect', 'exec'],
+          windows: [],
+        },
+      ],
+    },
     logger,
   });
-  // What gateway.ts passes to the listener it starts for `listen.ssh`, plus the cap.
+  // What gateway.ts passes to the listener it starts for `listen.ssh` (its SshContext), plus the cap.
   const ssh = await startSshListener('127.0.0.1:0', {
     tunnel: gateway.tunnel,
     recorder: new StoreRecorder(gateway.store),
     sessions: gateway.sessions,
     keys: gateway.store.sshKeys,
-    authenticate: (token) => gateway.tokens.verify(token),
+    authenticate: async (token) => {
+      const identity = await gateway.authenticator.authenticate(token);
+      gateway.access.assertEnabled(identity);
+      return identity;
+    },
     connectionType: (name) => (name === connection ? 'ssh' : undefined),
+    access: gateway.access,
     dataDir: join(dir, 'data'),
     logger: logger.child({ component: 'ssh' }),
     ...(cap !== undefined ? { maxRecordingBytes: Number(cap) } : {}),

@@ -57,7 +57,7 @@ export function startAgent(options: AgentOptions): RunningAgent {
     switch (connection.type) {
       case 'http':
         if (start.target.case !== 'http') break;
-        serveHttpSession(channel, connection);
+        serveHttpSession(channel, connection, start.target.value);
         return;
       case 'postgres':
         if (start.target.case !== 'postgres') break;

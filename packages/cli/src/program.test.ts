@@ -33,6 +33,7 @@ test('the documented commands exist', () => {
     'gateway',
     'agent',
     'connect',
+    'exec',
     'sessions list',
     'sessions show',
     'audit export',
@@ -40,6 +41,10 @@ test('the documented commands exist', () => {
     'agent-key create',
     'token issue',
     'whoami',
+    'login',
+    'logout',
+    'token ssh',
+    'token print',
   ]) {
     assert.ok(names.has(expected), `ward ${expected}`);
   }

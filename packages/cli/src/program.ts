@@ -1,10 +1,14 @@
 import { Command, CommanderError } from 'commander';
+import { registerAccess } from './commands/access.js';
 import { registerAudit } from './commands/audit.js';
 import { registerConnect } from './commands/connect.js';
 import { registerDemo } from './commands/demo.js';
+import { registerExec } from './commands/exec.js';
 import { registerKeys } from './commands/keys.js';
+import { registerLogin } from './commands/login.js';
 import { registerReplay } from './commands/replay.js';
 import { registerRun } from './commands/run.js';
+import { registerServiceAccounts } from './commands/service-accounts.js';
 import { registerSessions } from './commands/sessions.js';
 import { registerSshKeys } from './commands/ssh-keys.js';
 
@@ -27,11 +31,15 @@ export function createProgram(): Command {
     .configureHelp({ sortSubcommands: false });
   registerDemo(program);
   registerRun(program);
+  registerLogin(program);
   registerConnect(program);
+  registerExec(program);
   registerReplay(registerSessions(program));
   registerAudit(program);
   registerKeys(program);
   registerSshKeys(program);
+  registerAccess(program);
+  registerServiceAccounts(program);
   return program;
 }
 

@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import type { AccessGrantConfig } from './config/access-config.js';
+import type { OidcIssuerOptions, OidcVerifier } from './identity/index.js';
 import type { AgentEntry, ConnectionKind } from './tunnel/index.js';
 
 export interface GatewayConnection {
@@ -40,7 +42,24 @@ export interface GatewayOptions {
   connections: readonly GatewayConnection[];
   /** `iss` of gateway-issued tokens. */
   tokenIssuer?: string | undefined;
+  /** OIDC issuers whose access tokens are accepted besides the gateway's own tokens. */
+  identity?: { oidc?: readonly (OidcIssuerOptions | OidcVerifier)[] | undefined } | undefined;
   http?: { maxRequestBodyBytes?: number | undefined; recordBodyBytes?: number | undefined } | undefined;
   logger?: Logger | undefined;
   version?: string | undefined;
+  /**
+   * Who may open which connection (config `access:`). Without grants only admins open
+   * sessions; auditors never do.
+   */
+  access?:
+    | {
+        grants?: readonly AccessGrantConfig[] | undefined;
+        /** Longest just-in-time grant (default 8 h). */
+        maxJitDurationMs?: number | undefined;
+        /** Service-account token lifetime (default 10 min). */
+        serviceTokenTtlMs?: number | undefined;
+        /** Longest lifetime of a token exchanged for a person's token (default 1 h). */
+        exchangeTokenTtlMs?: number | undefined;
+      }
+    | undefined;
 }

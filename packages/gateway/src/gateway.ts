@@ -4,15 +4,28 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { splitHostPort, WardError } from '@ward/protocol';
 import pino, { type Logger } from 'pino';
-import { createApi } from './api/index.js';
+import { AccessControl, createAccessApi, createTokenEndpoint } from './access/index.js';
+import { createApi, identityProvidersRoute } from './api/index.js';
+import { ACCESS_DEFAULTS } from './config/access-config.js';
 import type { GatewayOptions } from './gateway-options.js';
 import { type ApiHandler, createConnectUpgrade, createGatewayHttpServer } from './http/index.js';
-import { TokenService } from './identity/index.js';
+import { Authenticator, TokenService } from './identity/index.js';
 import { CancelRegistry, type PostgresContext, PostgresSession, startPostgresListener } from './postgres/index.js';
 import { StoreRecorder } from './recording/index.js';
-import { SessionRegistry } from './sessions/index.js';
-import { createSshApi, type SshListener, startSshListener } from './ssh/index.js';
-import { openStore, type Store } from './store/index.js';
+import { type LiveSession, SessionRegistry } from './sessions/index.js';
+import {
+  acceptSshStream,
+  createSshApi,
+  type HostKey,
+  type SshContext,
+  type SshListener,
+  sshHostKey,
+  startSshListener,
+} from './ssh/index.js';
+import { createAccessGrantRepository } from './store/access-grants.js';
+import type { Store } from './store/index.js';
+import { openStoreInternal } from './store/open-store.js';
+import { createServiceAccountRepository } from './store/service-accounts.js';
 import { type TunnelEvent, TunnelServer } from './tunnel/index.js';
 
 export interface RunningGateway {
@@ -26,6 +39,10 @@ export interface RunningGateway {
   ssh: { port: number; hostKeyFingerprint: string } | undefined;
   sessions: SessionRegistry;
   tokens: TokenService;
+  /** Gateway tokens and the configured OIDC issuers' access tokens. */
+  authenticator: Authenticator;
+  /** Grants, just-in-time access and service accounts. */
+  access: AccessControl;
   store: Store;
   tunnel: TunnelServer;
   logger: Logger;
@@ -46,7 +63,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
-  const store = openStore({
+  // Internal: the access tables are read through the store's own connection.
+  const store = openStoreInternal({
     path: options.store.path,
     durability: options.store.durability,
     signingKeyPath: join(dataDir, 'audit-signing-key.pem'),
@@ -103,7 +121,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   // Invariant 3: nothing runs unrecorded. When the audit log cannot write, every open session
   // ends with that reason, and new work is refused until the store is healthy again.
-  const sessions = new SessionRegistry();
+  // Each session is checked against access as it registers (set once access exists, below).
+  let onSessionAdded: ((s: LiveSession) => void) | undefined;
+  const sessions = new SessionRegistry({ onAdd: (s) => onSessionAdded?.(s) });
   store.audit.on('unhealthy', (err) => {
     logger.error({ code: err.code }, 'audit store cannot write: ending open sessions and refusing new work');
     sessions.terminateWhere(() => true, err);
@@ -111,8 +131,26 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
 
   const connectionsByName = new Map(options.connections.map((c) => [c.name, c]));
-  const authenticate = (token: string) => tokens.verify(token);
+  const authenticator = new Authenticator(tokens, options.identity?.oidc ?? []);
   const connectionType = (name: string) => connectionsByName.get(name)?.type;
+  const accounts = createServiceAccountRepository(store.db);
+  const access = new AccessControl({
+    grants: options.access?.grants ?? [],
+    maxJitDurationMs: options.access?.maxJitDurationMs ?? ACCESS_DEFAULTS.jitMaxDuration,
+    jit: createAccessGrantRepository(store.db),
+    accounts,
+    sessions,
+    recorder,
+    connectionType,
+    logger: logger.child({ component: 'access' }),
+  });
+  onSessionAdded = (s) => access.sessionAdded(s);
+  // A disabled service account's tokens are refused before they expire.
+  const authenticate = async (token: string) => {
+    const identity = await authenticator.authenticate(token);
+    access.assertEnabled(identity);
+    return identity;
+  };
   const postgres: PostgresContext = {
     tunnel,
     recorder,
@@ -129,7 +167,25 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }),
     authenticate,
     connectionType,
+    access,
     logger: logger.child({ component: 'postgres' }),
+  };
+  const ssh: SshContext = {
+    tunnel,
+    recorder,
+    sessions,
+    keys: store.sshKeys,
+    authenticate,
+    connectionType,
+    access,
+    dataDir,
+    logger: logger.child({ component: 'ssh' }),
+  };
+  // Loaded on first use: a gateway without SSH never makes one.
+  let hostKey: HostKey | undefined;
+  const getHostKey = () => {
+    hostKey ??= sshHostKey(ssh);
+    return hostKey;
   };
   const http = createGatewayHttpServer({
     proxy: {
@@ -137,8 +193,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       recorder,
       maxRequestBodyBytes: options.http?.maxRequestBodyBytes ?? 8 * 1024 * 1024,
       recordBodyBytes: options.http?.recordBodyBytes ?? 1024 * 1024,
+      sessions,
     },
     authenticate,
+    authorize: access,
+    tokenEndpoint: createTokenEndpoint({
+      tokens,
+      accounts,
+      authenticate,
+      recorder,
+      serviceTokenTtlMs: options.access?.serviceTokenTtlMs ?? ACCESS_DEFAULTS.serviceTokenTtl,
+      exchangeTokenTtlMs: options.access?.exchangeTokenTtlMs ?? ACCESS_DEFAULTS.exchangeTokenTtl,
+    }),
     connectionType,
     connection: (name) => connectionsByName.get(name),
     health: () => ({
@@ -147,9 +213,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       agents: tunnel.agents().length,
       sessions: tunnel.sessionCount,
     }),
+    publicApi: identityProvidersRoute(() => authenticator.providers()),
     api: chainApi(
-      createSshApi({ keys: store.sshKeys, store, recorder }),
+      createSshApi({ keys: store.sshKeys, store, recorder, hostKey: getHostKey }),
       createApi({ store, tunnel, connections: () => options.connections }),
+      createAccessApi({ access, accounts, recorder }),
     ),
   });
 
@@ -159,12 +227,25 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       authenticate,
       connectionType,
       recorder,
+      access,
       accept: (stream, target) => {
         if (target.type === 'postgres') {
           new PostgresSession(stream, postgres, {
             source: target.source,
             preauthenticated: { identity: target.identity, connection: target.connection },
           });
+        } else if (target.type === 'ssh') {
+          try {
+            acceptSshStream(stream, ssh, getHostKey(), {
+              identity: target.identity,
+              connection: target.connection,
+              source: target.source,
+            });
+          } catch (err) {
+            // An unreadable host key: the client sees the stream end, the operator the reason.
+            logger.error({ err }, 'cannot serve ssh over ward connect');
+            stream.destroy();
+          }
         } else {
           stream.end();
         }
@@ -183,19 +264,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       postgresListener = await startPostgresListener(options.listen.postgres, postgres, { tls: options.postgres?.tls });
     }
     if (options.listen.ssh) {
-      sshListener = await startSshListener(options.listen.ssh, {
-        tunnel,
-        recorder,
-        sessions,
-        keys: store.sshKeys,
-        authenticate,
-        connectionType,
-        dataDir,
-        logger: logger.child({ component: 'ssh' }),
-      });
+      sshListener = await startSshListener(options.listen.ssh, ssh);
     }
   } catch (err) {
     http.close();
+    access.stop();
     await tunnel.stop(0).catch(() => {});
     await store.close();
     throw err;
@@ -222,6 +295,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     ssh: sshListener ? { port: sshListener.port, hostKeyFingerprint: sshListener.hostKeyFingerprint } : undefined,
     sessions,
     tokens,
+    authenticator,
+    access,
     store,
     tunnel,
     logger,
@@ -230,6 +305,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         http.close();
         postgresListener?.server.close();
         sshListener?.server.close();
+        access.stop();
         const reason = new WardError('ERR_GATEWAY_SHUTDOWN', 'unavailable', 'the gateway is shutting down');
         sessions.terminateWhere(() => true, reason);
         await tunnel.stop();

@@ -5,11 +5,14 @@ export {
   type GatewayAgentConfig,
   type GatewayConfig,
   type GatewayConnectionConfig,
+  type GatewayIdentityConfig,
   type GatewayListen,
   type GatewayStoreConfig,
   type GatewayTunnelConfig,
   gatewayConfigSchema,
   loadGatewayConfig,
+  type OidcIssuerConfig,
+  oidcIssuerOptions,
   parseGatewayConfig,
 } from './config/index.js';
 export { type RunningGateway, startGateway } from './gateway.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AgentConnection, type RunningAgent, startAgent } from '@ward/agent';
 import type { PgCluster } from '@ward/agent/testing';
-import { type GatewayConnection, type RunningGateway, startGateway } from '@ward/gateway';
+import { type GatewayConnection, type GatewayOptions, type RunningGateway, startGateway } from '@ward/gateway';
 import { generateAgentKey, hashAgentKey } from '@ward/protocol';
 import pino from 'pino';
 
@@ -24,10 +24,24 @@ export interface StackOptions {
   gatewayConnections: GatewayConnection[];
   agentConnections: AgentConnection[];
   postgres?: boolean;
+  /** Also start the SSH listener (gateway.ssh.port). */
+  ssh?: boolean;
   postgresTls?: { cert: Buffer; key: Buffer };
   sessionWindowBytes?: number;
   maxRequestBodyBytes?: number;
+  /** Access settings; default: bob (the user token) may open every connection. */
+  access?: GatewayOptions['access'];
 }
+
+/** The default grant of a stack: `user:bob` may connect and exec on every connection. */
+export const BOB_EVERYWHERE = {
+  id: 'e2e-bob',
+  identities: ['user:bob'],
+  groups: [],
+  connections: ['*'],
+  actions: ['connect', 'exec'],
+  windows: [],
+} as const;
 
 /** The agent's side of a Postgres connection `name` to a test cluster's `app` database. */
 export function pgConnection(cluster: PgCluster, password: string, name = 'appdb'): AgentConnection {
@@ -55,13 +69,19 @@ export async function startStack(options: StackOptions): Promise<WardStack> {
   const agentKey = generateAgentKey();
   const gateway = await startGateway({
     dataDir,
-    listen: { http: '127.0.0.1:0', tunnel: '127.0.0.1:0', ...(options.postgres ? { postgres: '127.0.0.1:0' } : {}) },
+    listen: {
+      http: '127.0.0.1:0',
+      tunnel: '127.0.0.1:0',
+      ...(options.postgres ? { postgres: '127.0.0.1:0' } : {}),
+      ...(options.ssh ? { ssh: '127.0.0.1:0' } : {}),
+    },
     tunnel: { insecure: true, sessionWindowBytes: options.sessionWindowBytes },
     ...(options.postgresTls ? { postgres: { tls: options.postgresTls } } : {}),
     store: { path: join(dataDir, 'ward.db'), durability: 'group' },
     agents: [{ name: 'e2e-agent', keyHash: hashAgentKey(agentKey) }],
     connections: options.gatewayConnections,
     http: { maxRequestBodyBytes: options.maxRequestBodyBytes },
+    access: options.access ?? { grants: [BOB_EVERYWHERE] },
     logger: logger.child({ component: 'gateway' }),
   });
   const agent = startAgent({

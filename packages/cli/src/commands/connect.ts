@@ -1,121 +1,124 @@
 import net, { type AddressInfo } from 'node:net';
 import { PgCodec } from '@ward/gateway';
-import { WardError } from '@ward/protocol';
+import { toWardError, WardError } from '@ward/protocol';
 import type { Command } from 'commander';
-import { createWebSocketStream, WebSocket } from 'ws';
-import { apiJson, resolveTarget } from '../api-client.js';
+import type { ApiTarget } from '../api-client.js';
+import { resolveTarget } from '../api-client.js';
+import { findConnection, openConnectStream } from './connect-stream.js';
+import { fetchHostKey, hostKeyOptions, pinHostKey } from './ssh-known-hosts.js';
 
 const DEFAULT_PORTS: Record<string, number> = { postgres: 5433, ssh: 2222 };
-
-/** A refusal the gateway sent instead of upgrading, as a WardError. */
-function refusalFromResponse(res: import('node:http').IncomingMessage): Promise<WardError> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    res.on('data', (c: Buffer) => chunks.push(c));
-    res.on('end', () => {
-      try {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-          error?: { code?: string; message?: string; type?: WardError['kind'] };
-        };
-        resolve(
-          new WardError(
-            body.error?.code ?? 'ERR_INTERNAL',
-            body.error?.type ?? 'internal',
-            body.error?.message ?? `HTTP ${res.statusCode}`,
-          ),
-        );
-      } catch {
-        resolve(
-          new WardError('ERR_CLI_GATEWAY_UNREACHABLE', 'unavailable', `the gateway answered HTTP ${res.statusCode}`),
-        );
-      }
-    });
-  });
-}
+/** Without --port, the first free port from the default on, this many tries. */
+const PORT_TRIES = 20;
 
 /**
  * Carries one local TCP connection to the gateway over a WebSocket that carries the user's
  * token in its handshake. Backpressure flows through `pipe` both ways.
  */
-function carry(local: net.Socket, url: string, token: string, type: string, log: (line: string) => void): void {
+function carry(local: net.Socket, target: ApiTarget, name: string, type: string, log: (line: string) => void): void {
   local.setNoDelay(true);
   local.pause();
-  const ws = new WebSocket(url, {
-    headers: { authorization: `Bearer ${token}` },
-    perMessageDeflate: false,
-    maxPayload: 1024 * 1024,
+  local.on('error', () => local.destroy());
+  openConnectStream(target, name).then(
+    (remote) => {
+      remote.on('error', () => local.destroy());
+      local.on('error', () => remote.destroy());
+      local.on('close', () => remote.destroy());
+      local.pipe(remote).pipe(local);
+      local.resume();
+    },
+    (err) => {
+      const error = toWardError(err);
+      log(`ward connect: ${error.code}: ${error.message}`);
+      // psql shows a FATAL ErrorResponse as the reason the connection failed; an SSH client
+      // sees the connection close before the banner (the reason is on ward's stderr).
+      if (type === 'postgres' && !local.destroyed) local.end(PgCodec.BackendSerializer.wardError(error, 'FATAL'));
+      else local.destroy();
+    },
+  );
+}
+
+function listenOn(server: net.Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
   });
-  const fail = (err: WardError) => {
-    log(`ward connect: ${err.code}: ${err.message}`);
-    // psql shows a FATAL ErrorResponse as the reason the connection failed.
-    if (type === 'postgres' && !local.destroyed) local.end(PgCodec.BackendSerializer.wardError(err, 'FATAL'));
-    else local.destroy();
-  };
-  ws.on('unexpected-response', (_req, res) => {
-    refusalFromResponse(res).then(fail, () => local.destroy());
-  });
-  ws.on('error', (err) => {
-    if (ws.readyState !== WebSocket.OPEN)
-      fail(new WardError('ERR_CLI_GATEWAY_UNREACHABLE', 'unavailable', `cannot reach the gateway: ${err.message}`));
-  });
-  ws.on('open', () => {
-    const remote = createWebSocketStream(ws, { highWaterMark: 256 * 1024 });
-    remote.on('error', () => local.destroy());
-    local.on('error', () => remote.destroy());
-    local.pipe(remote).pipe(local);
-    local.resume();
-  });
+}
+
+/** Single-quotes a word for a POSIX shell when it needs it, so printed commands paste as they are. */
+export function shellWord(word: string): string {
+  return /^[A-Za-z0-9_./=:@%+,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 export function registerConnect(program: Command): void {
   program
     .command('connect')
+    .summary('A local port for a Postgres (5433) or SSH (2222) connection, carried to the gateway as you')
     .description(
-      'Open a local port for a Postgres or SSH connection, carried to the gateway as you (no database\n' +
-        'password or SSH key on this machine). Example:\n' +
+      [
+        'Open a local port for a Postgres or SSH connection, carried to the gateway over a WebSocket as you: no database password or SSH key on this machine, the token in the WebSocket handshake is your login. Without --port it takes the first free port from 5433 (Postgres) or 2222 (SSH).',
+        '',
+        "SSH: the gateway's host key, fetched over the authenticated API, is filed in <config dir>/known_hosts under an alias, and the printed ssh/scp/sftp lines check it strictly (-o UserKnownHostsFile=… -o HostKeyAlias=…). The SSH user name is the remote login: the connection's name means the agent's configured user, any other login name is passed on.",
+        '',
+        'Examples:',
         '  ward connect demo-pg            # then: psql -h 127.0.0.1 -p 5433 -U any',
+        '  ward connect demo-ssh           # then: the printed ssh -p 2222 … / scp -P 2222 … / sftp -P 2222 …',
+      ].join('\n'),
     )
     .argument('<connection>', 'connection name (see `ward connections`)')
-    .option('-p, --port <port>', 'local port (default 5433 for Postgres, 2222 for SSH; 0 picks a free one)')
+    .option(
+      '-p, --port <port>',
+      'local port (default: first free from 5433 for Postgres, 2222 for SSH; 0 picks any free one)',
+    )
     .option('--host <host>', 'local address to listen on', '127.0.0.1')
-    .option('--gateway <url>', 'gateway URL (default: from the token cache or WARD_GATEWAY)')
+    .option('--gateway <url>', 'gateway URL (default: WARD_GATEWAY or the saved login)')
     .action(async (name: string, opts: { port?: string; host: string; gateway?: string }) => {
       const target = resolveTarget(opts);
-      const { connections } = await apiJson<{ connections: Array<{ name: string; type: string; online: boolean }> }>(
-        target,
-        '/api/v1/connections',
-      );
-      const connection = connections.find((c) => c.name === name);
-      if (!connection)
-        throw new WardError(
-          'ERR_CONN_UNKNOWN',
-          'not_found',
-          `no connection named "${name}"; known: ${connections.map((c) => c.name).join(', ') || 'none'}`,
-        );
-      if (connection.type === 'http')
-        throw new WardError(
-          'ERR_CONN_TYPE_MISMATCH',
-          'invalid_argument',
-          `"${name}" is an HTTP connection: use ${target.gateway}/c/${name}/ directly`,
-        );
-      const port = opts.port === undefined ? (DEFAULT_PORTS[connection.type] ?? 0) : Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new Error(`--port must be 0–65535, got ${opts.port}`);
-      const wsUrl = `${target.gateway.replace(/^http/, 'ws')}/connect/${encodeURIComponent(name)}`;
+      const connection = await findConnection(target, name);
+      const explicit = opts.port !== undefined;
+      const first = explicit ? Number(opts.port) : (DEFAULT_PORTS[connection.type] ?? 0);
+      if (!Number.isInteger(first) || first < 0 || first > 65535)
+        throw new WardError('ERR_CLI_BAD_OPTION', 'invalid_argument', `--port must be 0–65535, got ${opts.port}`);
+      const pinned = connection.type === 'ssh' ? pinHostKey(target, await fetchHostKey(target)) : undefined;
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      const server = net.createServer((local) => carry(local, wsUrl, target.token, connection.type, log));
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', (err) => reject(new Error(`cannot listen on ${opts.host}:${port}: ${err.message}`)));
-        server.listen(port, opts.host, () => resolve());
-      });
+      const server = net.createServer((local) => carry(local, target, name, connection.type, log));
+      for (let port = first, tries = explicit || first === 0 ? 1 : PORT_TRIES; ; port++, tries--) {
+        try {
+          await listenOn(server, opts.host, port);
+          break;
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EADDRINUSE' && tries > 1 && port < 65535) continue;
+          throw new WardError(
+            'ERR_CLI_LISTEN',
+            'unavailable',
+            `cannot listen on ${opts.host}:${port}: ${(err as Error).message}`,
+            { cause: err },
+          );
+        }
+      }
       const bound = (server.address() as AddressInfo).port;
-      const hint =
-        connection.type === 'postgres'
-          ? `psql -h ${opts.host} -p ${bound} -U ${process.env['USER'] ?? 'me'} ${name}`
-          : `ssh -p ${bound} user@${opts.host}`;
-      process.stdout.write(
-        `ward connect: ${name} (${connection.type}) on ${opts.host}:${bound}${connection.online ? '' : ' — no agent online for it yet'}\n  try: ${hint}\nCtrl-C to stop.\n`,
-      );
+      const where = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+      const lines = [
+        `ward connect: ${name} (${connection.type}) on ${where}:${bound}${connection.online ? '' : ' — no agent online for it yet'}`,
+      ];
+      if (connection.type === 'postgres') {
+        lines.push(`  try: psql -h ${opts.host} -p ${bound} -U ${process.env['USER'] ?? 'me'} ${name}`);
+      } else if (pinned) {
+        const o = hostKeyOptions(pinned).map(shellWord).join(' ');
+        lines.push(
+          `  gateway host key ${pinned.fingerprint} (${pinned.publicKey.split(' ')[0]}), filed as ${pinned.alias} in ${pinned.file}${pinned.replaced ? ' — CHANGED since the last ward connect' : ''}`,
+          `  ssh  -p ${bound} ${o} ${name}@${where}`,
+          `  scp  -P ${bound} ${o} FILE ${name}@${where}:/tmp/`,
+          `  sftp -P ${bound} ${o} ${name}@${where}`,
+          `  (${name}@ logs in as the agent's configured user; put another remote login there to use it)`,
+        );
+      }
+      process.stdout.write(`${lines.join('\n')}\nCtrl-C to stop.\n`);
       await new Promise<void>((resolve) => {
         const stop = () => server.close(() => resolve());
         process.once('SIGINT', stop);

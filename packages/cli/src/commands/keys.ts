@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { TokenService } from '@ward/gateway';
 import { generateAgentKey, hashAgentKey } from '@ward/protocol';
 import type { Command } from 'commander';
-import { apiJson, resolveTarget } from '../api-client.js';
+import { apiJson, exchangeToken, freshToken, resolveTarget } from '../api-client.js';
 import { loadCredentials } from '../credentials.js';
 import { print } from '../output.js';
 
@@ -72,22 +72,62 @@ export function registerKeys(program: Command): void {
     );
   token
     .command('print')
-    .description('Print the token saved by `ward demo`/`ward login` (for OPENAI_API_KEY=$(ward token print))')
-    .action(() => {
+    .description(
+      'Print the token saved by `ward demo`/`ward login`, refreshed first when it\n' +
+        'expires within a minute. Example:\n' +
+        '  OPENAI_API_KEY=$(ward token print)   # or PGPASSWORD=$(ward token print)',
+    )
+    .action(async () => {
       const saved = loadCredentials();
       if (!saved) throw new Error('not logged in: run `ward demo` or `ward login` first');
-      print(saved.token);
+      print(await freshToken({ gateway: saved.gateway, token: saved.token, cached: saved }));
+    });
+  token
+    .command('ssh')
+    .description(
+      'Print a short gateway-issued token for the same identity: the password for\n' +
+        "an SSH login on the gateway's SSH listener (OpenSSH sends at most 1023 bytes\n" +
+        'of password; an IdP token is often longer). The gateway issues it by token\n' +
+        'exchange (RFC 8693, POST /api/v1/token) for your signed-in token; it lives\n' +
+        'no longer than that token. Examples:\n' +
+        '  ward token ssh   # then paste it at: ssh -p 7422 -l <conn> <host>\n' +
+        '  sshpass -p "$(ward token ssh)" ssh -p 7422 -l <connection> <gateway host>',
+    )
+    .option('--gateway <url>', 'gateway URL (default: from the token cache or WARD_GATEWAY)')
+    .action(async (opts: { gateway?: string }) => {
+      const target = resolveTarget(opts);
+      const exchanged = await exchangeToken(target, await freshToken(target));
+      print(exchanged.access_token);
     });
 
   program
     .command('whoami')
-    .description('Show who the gateway thinks you are')
+    .description(
+      'Show who the gateway thinks you are: subject, groups, roles, token issuer\n' +
+        'and expiry (exit 1 with ERR_CLI_NOT_LOGGED_IN when not signed in). Example:\n' +
+        '  ward whoami',
+    )
     .option('--gateway <url>', 'gateway URL (default: from the token cache or WARD_GATEWAY)')
     .action(async (opts: { gateway?: string }) => {
-      const who = await apiJson<{ subject: string; kind: string; roles: string[]; expiresAt: string }>(
-        resolveTarget(opts),
-        '/api/v1/whoami',
+      const target = resolveTarget(opts);
+      const who = await apiJson<{
+        subject: string;
+        kind: string;
+        roles: string[];
+        groups?: string[];
+        issuer?: string;
+        expiresAt: string;
+      }>(target, '/api/v1/whoami');
+      const minutes = Math.round((Date.parse(who.expiresAt) - Date.now()) / 60_000);
+      print(
+        [
+          `subject: ${who.subject} (${who.kind})`,
+          `groups:  ${who.groups?.join(', ') || '-'}`,
+          `roles:   ${who.roles.join(', ') || '-'}`,
+          `issuer:  ${who.issuer ?? '-'}`,
+          `expires: ${who.expiresAt}${Number.isFinite(minutes) ? ` (in ${minutes} min${target.cached?.refreshToken ? ', refreshed automatically' : ''})` : ''}`,
+          `gateway: ${target.gateway}`,
+        ].join('\n'),
       );
-      print(`${who.kind}:${who.subject} roles=${who.roles.join(',') || '-'} expires=${who.expiresAt}`);
     });
 }

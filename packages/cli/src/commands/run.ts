@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type AgentConnection, loadAgentConfig, resolveAgentSecrets, startAgent } from '@ward/agent';
-import { loadGatewayConfig, startGateway } from '@ward/gateway';
+import { loadGatewayConfig, oidcIssuerOptions, startGateway } from '@ward/gateway';
 import { formatHostPort } from '@ward/protocol';
 import type { Command } from 'commander';
 import { print } from '../output.js';
@@ -49,6 +49,13 @@ export function registerRun(program: Command): void {
         store: { path: config.store.path, durability: config.store.durability },
         agents: config.agents,
         connections: config.connections,
+        identity: { oidc: oidcIssuerOptions(config.identity) },
+        access: {
+          grants: config.access.grants,
+          maxJitDurationMs: config.access.jit.maxDuration,
+          serviceTokenTtlMs: config.access.serviceAccounts.tokenTtl,
+          exchangeTokenTtlMs: config.access.tokenExchange.ttl,
+        },
       });
       process.stderr.write(
         `ward gateway: http ${gateway.httpUrl}, agent tunnel port ${gateway.tunnelPort}, postgres port ${gateway.postgresPort}, ssh port ${gateway.ssh?.port}, data ${config.dataDir}\n` +

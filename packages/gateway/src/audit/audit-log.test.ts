@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import { WardError } from '@ward/protocol';
 import Database from 'better-sqlite3';
 import { tempStore } from '../store/test-support.js';
+import { AuditLog } from './audit-log.js';
 import { canonicalJson, GENESIS_HASH, recordHash } from './canonical.js';
 import { AUDIT_REDACTED } from './secret-guard.js';
+import { loadOrCreateSigningKey } from './signing-key.js';
 import { verifyStore } from './verify.js';
 
 function count(db: Database.Database, table: string): number {
@@ -327,5 +329,109 @@ describe('audit log: reopen', () => {
     }
     assert.equal(checked, 60);
     assert.ok(expected('s-0', watermark - 12).length > 0);
+  });
+});
+
+describe('audit log: durability sync off the event loop', () => {
+  /** An AuditLog on a test store's connection whose WAL sync the test completes by hand. */
+  function withManualSync(t: TestContext, syncTimeoutMs?: number) {
+    const { store, options } = tempStore(t);
+    const syncs: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+    const audit = new AuditLog({
+      db: store.db,
+      key: loadOrCreateSigningKey(options.signingKeyPath),
+      gatewayId: store.gatewayId,
+      sync: () => new Promise<void>((resolve, reject) => syncs.push({ resolve, reject })),
+      syncTimeoutMs,
+    });
+    return { store, audit, syncs };
+  }
+  const turn = () => new Promise((r) => setImmediate(r));
+
+  test('an append resolves only after a sync that began after its commit; appends made meanwhile share the next commit', async (t) => {
+    const { store, audit, syncs } = withManualSync(t);
+    const settled: number[] = [];
+    const first = audit.append({ kind: 'pg.query', data: { i: 1 } }).then((r) => settled.push(r.seq));
+    await turn();
+    assert.equal(count(store.db, 'audit_records'), 1); // committed ...
+    assert.equal(syncs.length, 1);
+    await turn();
+    assert.equal(settled.length, 0); // ... but not durable yet
+    const later = [2, 3].map((i) => audit.append({ kind: 'pg.query', data: { i } }).then((r) => settled.push(r.seq)));
+    await turn();
+    // While the sync is in flight the new records wait, to commit together after it.
+    assert.equal(count(store.db, 'audit_records'), 1);
+    assert.equal(audit.stats().pending, 2);
+    syncs[0]!.resolve();
+    await first;
+    assert.deepEqual(settled, [1]);
+    assert.equal(count(store.db, 'audit_records'), 3);
+    assert.equal(syncs.length, 2);
+    const flushed = audit.flush();
+    syncs[1]!.resolve();
+    await Promise.all([...later, flushed]);
+    assert.deepEqual(settled, [1, 2, 3]);
+    assert.deepEqual(
+      { ...audit.stats(), lastSeq: undefined },
+      { commits: 2, records: 3, failedCommits: 0, syncs: 2, pending: 0, unsynced: 0, lastSeq: undefined },
+    );
+    assert.deepEqual(audit.durableHead(), audit.head());
+    assert.equal(verifyStore(store).ok, true);
+  });
+
+  test('a failed sync rejects what it covered with ERR_AUDIT_UNAVAILABLE, turns the log unhealthy, and nothing committed after it resolves', async (t) => {
+    const { audit, syncs } = withManualSync(t);
+    const events: WardError[] = [];
+    audit.on('unhealthy', (err) => events.push(err));
+    const covered = audit.append({ kind: 'pg.query', data: { i: 1 } });
+    await turn();
+    // Committed while the failing sync is in flight: refused too.
+    const flushedDuring = (async () => {
+      const p = audit.append({ kind: 'pg.query', data: { i: 2 } });
+      await audit.flush().catch(() => {});
+      return p;
+    })();
+    const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    syncs[0]!.reject(eio);
+    await assert.rejects(covered, { code: 'ERR_AUDIT_UNAVAILABLE' });
+    await assert.rejects(flushedDuring, { code: 'ERR_AUDIT_UNAVAILABLE' });
+    assert.equal(audit.healthy, false);
+    assert.equal(events.length, 1);
+    assert.equal((events[0]!.cause as { code?: string }).code, 'EIO');
+    await assert.rejects(audit.append({ kind: 'pg.query' }), { code: 'ERR_AUDIT_UNAVAILABLE' });
+    await assert.rejects(audit.flush(), { code: 'ERR_AUDIT_UNAVAILABLE' });
+    assert.equal(syncs.length, 1);
+  });
+
+  test('a sync that never completes turns the log unhealthy instead of letting records pile up', async (t) => {
+    const { audit, syncs } = withManualSync(t, 50);
+    // The watchdog's timer is unreferenced (a real fdatasync holds the loop open; this fake does not).
+    const alive = setInterval(() => {}, 1000);
+    t.after(() => clearInterval(alive));
+    const events: WardError[] = [];
+    audit.on('unhealthy', (err) => events.push(err));
+    const stuck = audit.append({ kind: 'pg.query', data: { i: 1 } });
+    const waiting = audit.append({ kind: 'pg.query', data: { i: 2 } });
+    await assert.rejects(stuck, { code: 'ERR_AUDIT_UNAVAILABLE' });
+    await assert.rejects(waiting, { code: 'ERR_AUDIT_UNAVAILABLE' });
+    assert.equal(events.length, 1);
+    assert.equal((events[0]!.cause as { code?: string }).code, 'ETIMEDOUT');
+    // The late completion changes nothing, and no further sync is attempted.
+    syncs[0]!.resolve();
+    await assert.rejects(audit.append({ kind: 'pg.query' }), { code: 'ERR_AUDIT_UNAVAILABLE' });
+    assert.equal(syncs.length, 1);
+    assert.equal(audit.healthy, false);
+  });
+
+  test('a store syncs its WAL before an append resolves', async (t) => {
+    const { store } = tempStore(t);
+    const records = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => store.audit.append({ kind: 'k', data: { i } })),
+    );
+    assert.equal(records.length, 100);
+    const stats = store.audit.stats();
+    assert.ok(stats.syncs >= 1 && stats.syncs <= stats.commits, JSON.stringify(stats));
+    assert.equal(stats.unsynced, 0);
+    assert.deepEqual(store.audit.durableHead(), store.audit.head());
   });
 });

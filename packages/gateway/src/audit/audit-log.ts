@@ -27,6 +27,19 @@ export interface AuditLogOptions {
    * made by callbacks of the same I/O round.
    */
   maxDelayMs?: number | undefined;
+  /**
+   * Makes every transaction committed so far durable, off the event loop (the store passes an
+   * fdatasync of the WAL file through libuv's thread pool, its connection runs with
+   * synchronous=NORMAL). An append resolves only after a sync that began after its commit.
+   * Omitted: a commit is taken as durable when it returns (a synchronous=FULL connection).
+   */
+  sync?: (() => Promise<void>) | undefined;
+  /**
+   * A sync still running after this long counts as failed (ERR_AUDIT_UNAVAILABLE, open
+   * sessions end): with the disk stuck, relaying would otherwise go on while records pile up
+   * that can never be vouched for. Default 15 000 ms.
+   */
+  syncTimeoutMs?: number | undefined;
 }
 
 export interface AuditStats {
@@ -34,7 +47,12 @@ export interface AuditStats {
   commits: number;
   records: number;
   failedCommits: number;
+  /** Durability syncs completed (each covers every transaction committed before it began). */
+  syncs: number;
+  /** Records waiting for their transaction. */
   pending: number;
+  /** Records committed and waiting for their sync. */
+  unsynced: number;
   lastSeq: number;
 }
 
@@ -54,6 +72,8 @@ export type RecordHook = (record: AuditRecord) => void;
 class Pending implements ChainFields {
   seq = 0;
   prev_hash = '';
+  /** Set once committed; handed to `resolve` when the sync covering it completes. */
+  record: AuditRecord | undefined;
   resolve: (r: AuditRecord) => void = noop;
   reject: (e: unknown) => void = noop;
   constructor(
@@ -71,6 +91,11 @@ class Pending implements ChainFields {
 }
 
 function noop(): void {}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
 
 interface BatchOutcome {
   results: (AuditRecord | Error)[];
@@ -131,6 +156,16 @@ export class AuditLog {
   private readonly maxBatch: number;
   private readonly maxDelayMs: number;
   private pending: Pending[] = [];
+  /** Committed, not yet covered by a completed sync. */
+  private unsynced: Pending[] = [];
+  private readonly sync: (() => Promise<void>) | undefined;
+  private readonly syncTimeoutMs: number;
+  private syncing = false;
+  private syncError: WardError | undefined;
+  /** `flush` callers waiting for the sync in flight, and for the one after it. */
+  private syncWaiters: Waiter[] = [];
+  private nextSyncWaiters: Waiter[] = [];
+  private durable: { seq: number; hash: string };
   private scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
   private headSeq: number;
   private headHash: string;
@@ -140,7 +175,7 @@ export class AuditLog {
   private closed = false;
   private readonly readOnly: boolean;
   private readonly listeners = new Set<UnhealthyListener>();
-  private readonly counters = { commits: 0, records: 0, failedCommits: 0 };
+  private readonly counters = { commits: 0, records: 0, failedCommits: 0, syncs: 0 };
   private readonly commitBatch: (batch: Pending[]) => BatchOutcome;
   private readonly stmt: {
     insertRecord: Database.Statement;
@@ -160,6 +195,8 @@ export class AuditLog {
     this.readOnly = o.readOnly ?? false;
     this.maxBatch = Math.max(1, o.maxBatch ?? 512);
     this.maxDelayMs = Math.max(0, o.maxDelayMs ?? 0);
+    this.sync = o.sync;
+    this.syncTimeoutMs = Math.max(1, o.syncTimeoutMs ?? 15_000);
     this.stmt = {
       insertRecord: this.db.prepare(
         // Positional parameters: binding a named object costs about three times as much.
@@ -187,6 +224,7 @@ export class AuditLog {
     const head = this.stmt.head.get();
     this.headSeq = head?.seq ?? 0;
     this.headHash = head?.hash ?? GENESIS_HASH;
+    this.durable = { seq: this.headSeq, hash: this.headHash };
 
     const savepoint = this.db.transaction((hook: RecordHook, record: AuditRecord) => hook(record));
     this.commitBatch = this.db.transaction((batch: Pending[]) => {
@@ -300,8 +338,13 @@ export class AuditLog {
     return { seq: this.headSeq, hash: this.headHash };
   }
 
+  /** The last record known durable (its sync completed); `head()` once nothing waits. */
+  durableHead(): { seq: number; hash: string } {
+    return { ...this.durable };
+  }
+
   stats(): AuditStats {
-    return { ...this.counters, pending: this.pending.length, lastSeq: this.headSeq };
+    return { ...this.counters, pending: this.pending.length, unsynced: this.unsynced.length, lastSeq: this.headSeq };
   }
 
   /**
@@ -320,8 +363,9 @@ export class AuditLog {
 
   /**
    * Appends a record and resolves once it is durable (its batch, chain link and checkpoint
-   * committed with synchronous=FULL). Rejects with ERR_AUDIT_SECRET / ERR_AUDIT_INVALID for a
-   * bad input (nothing written), ERR_AUDIT_UNAVAILABLE when the store cannot write.
+   * committed, and the WAL synced to disk after that commit). Rejects with ERR_AUDIT_SECRET /
+   * ERR_AUDIT_INVALID for a bad input (nothing written), ERR_AUDIT_UNAVAILABLE when the store
+   * cannot write or sync.
    */
   append(input: AuditInput): Promise<AuditRecord> {
     return this.appendWith(input, undefined);
@@ -349,7 +393,13 @@ export class AuditLog {
   /** Commits whatever is waiting now; resolves when it is durable. */
   flush(): Promise<void> {
     this.commitPending();
-    return this.unhealthyError ? Promise.reject(this.unhealthyError) : Promise.resolve();
+    if (this.unhealthyError) return Promise.reject(this.unhealthyError);
+    if (this.unsynced.length === 0 && !this.syncing) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      // Everything committed so far is covered by the sync in flight, unless some of it was
+      // committed after that sync began: then by the next one.
+      (this.unsynced.length > 0 ? this.nextSyncWaiters : this.syncWaiters).push({ resolve, reject });
+    });
   }
 
   /**
@@ -445,10 +495,14 @@ export class AuditLog {
     return { seq, hash, ts, keyId: this.keyId, signature: signature.toString('base64') };
   }
 
-  /** @internal Flushes, then refuses further appends. The store closes the database after. */
-  close(): void {
-    this.commitPending();
+  /**
+   * @internal Commits what is pending, then refuses further appends; resolves once what was
+   * committed is durable (or failed). The store closes the database after.
+   */
+  close(): Promise<void> {
+    const flushed = this.flush().catch(() => {});
     this.closed = true;
+    return flushed;
   }
 
   private refusal(): WardError | undefined {
@@ -466,7 +520,10 @@ export class AuditLog {
     if (this.scheduled !== undefined) return;
     const run = () => {
       this.scheduled = undefined;
-      this.commitPending();
+      // While a sync is in flight, records keep gathering: they commit together when it
+      // completes (one transaction, one signature and one sync for all of them), and would not
+      // be durable any sooner by committing now, since their sync has to wait for this one.
+      if (!this.syncing) this.commitPending();
     };
     this.scheduled = this.maxDelayMs > 0 ? setTimeout(run, this.maxDelayMs) : setImmediate(run);
   }
@@ -501,9 +558,86 @@ export class AuditLog {
       out.results.forEach((r, i) => {
         const p = batch[i]!;
         if (r instanceof Error) p.reject(r);
-        else p.resolve(r);
+        else if (this.sync) {
+          p.record = r;
+          this.unsynced.push(p);
+        } else p.resolve(r);
       });
     }
+    this.startSync();
+  }
+
+  /**
+   * Syncs what is committed, if no sync is in flight; one at a time, so every sync covers all
+   * transactions committed before it began, and its completion settles exactly those.
+   */
+  private startSync(): void {
+    if (this.syncing || !this.sync) return;
+    if (this.syncError) {
+      // Committed after a sync failed: the kernel may have dropped the failed pages and report
+      // the next sync clean (fsync after EIO), so none of these can be vouched for. (After a
+      // failed commit instead, what committed before it is still synced and resolves.)
+      const failed = this.syncError;
+      const batch = this.unsynced;
+      const waiters = [...this.syncWaiters, ...this.nextSyncWaiters];
+      this.unsynced = [];
+      this.syncWaiters = [];
+      this.nextSyncWaiters = [];
+      for (const p of batch) p.reject(failed);
+      for (const w of waiters) w.reject(failed);
+      return;
+    }
+    if (this.unsynced.length === 0) return;
+    const batch = this.unsynced;
+    this.unsynced = [];
+    this.syncWaiters = this.nextSyncWaiters;
+    this.nextSyncWaiters = [];
+    const covered = { seq: this.headSeq, hash: this.headHash };
+    this.syncing = true;
+    let settled = false;
+    const done = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      this.syncing = false;
+      this.counters.syncs++;
+      this.durable = covered;
+      const waiters = this.syncWaiters;
+      this.syncWaiters = [];
+      for (const p of batch) p.resolve(p.record as AuditRecord);
+      for (const w of waiters) w.resolve();
+      this.afterSync();
+    };
+    const failed = (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      this.syncing = false;
+      const failure = this.markUnhealthy(err);
+      this.syncError = failure;
+      const waiters = this.syncWaiters;
+      this.syncWaiters = [];
+      for (const p of batch) p.reject(failure);
+      for (const w of waiters) w.reject(failure);
+      this.afterSync();
+    };
+    const timer = setTimeout(
+      () =>
+        failed(
+          Object.assign(new Error(`the WAL sync did not complete within ${this.syncTimeoutMs} ms`), {
+            code: 'ETIMEDOUT',
+          }),
+        ),
+      this.syncTimeoutMs,
+    );
+    // A stuck sync must not be what keeps the process up.
+    timer.unref();
+    this.sync().then(done, failed);
+  }
+
+  private afterSync(): void {
+    if (this.pending.length > 0) this.commitPending();
+    else this.startSync();
   }
 
   /**

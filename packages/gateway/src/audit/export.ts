@@ -37,9 +37,10 @@ const CHUNK = 256 * 1024;
 export async function exportAuditLog(source: AuditSource, out: string | NodeJS.WritableStream): Promise<ExportResult> {
   const audit = source.audit;
   if (audit.healthy) await audit.flush();
-  // The final checkpoint signs what this process knows it committed, not whatever the table
-  // holds now: rows forged under the head would otherwise be vouched for.
-  const head = audit.head();
+  // The final checkpoint signs what this process knows it committed and synced, not whatever
+  // the table holds now: rows forged under the head would otherwise be vouched for, and rows
+  // committed while flush() waited may still be lost to a power cut.
+  const head = audit.durableHead();
   const sink = typeof out === 'string' ? await fileSink(out) : streamSink(out);
   let ok = false;
   try {

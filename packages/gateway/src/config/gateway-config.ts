@@ -19,6 +19,8 @@ import {
   problem,
 } from '@ward/protocol';
 import * as z from 'zod';
+import { type AccessConfig, accessConfigSchema } from './access-config.js';
+import { type GatewayIdentityConfig, identityConfigSchema } from './identity-config.js';
 
 export type ConnectionType = 'postgres' | 'ssh' | 'http';
 export type LlmApi = 'openai' | 'anthropic' | 'none';
@@ -97,6 +99,10 @@ export interface GatewayConfig {
   readonly store: GatewayStoreConfig;
   readonly agents: readonly GatewayAgentConfig[];
   readonly connections: readonly GatewayConnectionConfig[];
+  /** Trusted OIDC issuers (see identity-config.ts). */
+  readonly identity: GatewayIdentityConfig;
+  /** Grants, just-in-time access, service accounts (access-config.ts). */
+  readonly access: AccessConfig;
 }
 
 const KIB = 1024;
@@ -241,6 +247,8 @@ export function gatewayConfigSchema(configPath: string) {
           }),
         )
         .default([]),
+      identity: identityConfigSchema(),
+      access: accessConfigSchema(),
     })
     .superRefine(crossFieldChecks, { when: () => true })
     .transform((c) => ({

@@ -1,4 +1,14 @@
 export {
+  ACCESS_DEFAULTS,
+  type AccessAction,
+  type AccessConfig,
+  type AccessGrantConfig,
+  type AccessWindowConfig,
+  accessConfigSchema,
+  parseTimeOfDay,
+  type Weekday,
+} from './access-config.js';
+export {
   type ConnectionType,
   findGatewayCredentials,
   GATEWAY_DEFAULTS,
@@ -14,3 +24,10 @@ export {
   loadGatewayConfig,
   parseGatewayConfig,
 } from './gateway-config.js';
+export {
+  type GatewayIdentityConfig,
+  IDENTITY_DEFAULTS,
+  identityConfigSchema,
+  type OidcIssuerConfig,
+  oidcIssuerOptions,
+} from './identity-config.js';

@@ -2,7 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { toWardError, WardError } from '@ward/protocol';
 import { createWebSocketStream, WebSocketServer } from 'ws';
-import { bearerToken, type Identity } from '../identity/index.js';
+import type { Authorizer } from '../access/index.js';
+import { authDenialData, bearerToken, type Identity } from '../identity/index.js';
 import type { Recorder } from '../recording/index.js';
 import { peerAddress } from '../sessions/index.js';
 import type { ConnectionKind } from '../tunnel/index.js';
@@ -11,6 +12,8 @@ export interface ConnectUpgradeOptions {
   authenticate(token: string): Promise<Identity>;
   connectionType(name: string): ConnectionKind | undefined;
   recorder: Recorder;
+  /** Refuses, before the upgrade (403 JSON), an identity without a grant for the connection. */
+  access: Authorizer;
   /** Hands an authenticated byte stream to the protocol session for its connection type. */
   accept(
     stream: Duplex,
@@ -67,7 +70,7 @@ export function createConnectUpgrade(options: ConnectUpgradeOptions) {
           connection,
           decision: 'deny',
           rule: 'auth.token',
-          data: { code: error.code, protocol: 'connect' },
+          data: { code: error.code, protocol: 'connect', ...authDenialData(error) },
         });
         throw error;
       }
@@ -79,6 +82,21 @@ export function createConnectUpgrade(options: ConnectUpgradeOptions) {
           'invalid_argument',
           `"${connection}" is an HTTP connection: call ${'/c/'}${connection}/ directly`,
         );
+      // The session behind the socket checks again and records the allow with its session id.
+      // An SSH connection is carried for a shell (connect) or commands (exec): either will do here;
+      // the SSH session checks each channel's own action.
+      const execOnly =
+        type === 'ssh' &&
+        !options.access.decide(identity, connection, 'connect').allow &&
+        options.access.decide(identity, connection, 'exec').allow;
+      await options.access.authorize({
+        identity,
+        connection,
+        action: execOnly ? 'exec' : 'connect',
+        source,
+        protocol: 'connect',
+        recordAllow: false,
+      });
       wss.handleUpgrade(req, socket, head, (ws) => {
         const stream = createWebSocketStream(ws, { highWaterMark: 256 * 1024 });
         stream.on('error', () => stream.destroy());

@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   CLIENT_CREDENTIAL_HEADERS,
   create,
   forwardableHeaders,
+  type SessionChannel,
   SessionFrameSchema,
   toWardError,
   unexpectedFrame,
@@ -14,9 +14,11 @@ import { classifyLlmRequest, inspectLlmRequest, type LlmApi, type LlmRequestFact
 import { chargedTokens, type LlmResult } from '../llm/llm-result.js';
 import type { ConnectionLimits, RateLimiter } from '../llm/rate-limiter.js';
 import { identityLabel, type Recorder } from '../recording/index.js';
+import type { SessionRegistry } from '../sessions/index.js';
 import type { TunnelServer } from '../tunnel/index.js';
 import { BodyCapture } from './body-capture.js';
 import type { ExchangeInfo, HttpExchangeHooks } from './exchange-hooks.js';
+import { HttpSession, OpenFailure, reusableSession } from './http-session.js';
 import { sendJsonError } from './json-error.js';
 import { ResponseRelay } from './response-relay.js';
 
@@ -25,6 +27,8 @@ export const HTTP_PROXY_DEFAULTS = Object.freeze({
   maxResponseBodyBytes: 64 * 1024 * 1024,
   maxSseEventBytes: 1024 * 1024,
   maxAssembledChars: 256 * 1024,
+  /** How long a client connection's idle session stays open for its next request. */
+  sessionIdleMs: 30_000,
 });
 
 export interface HttpProxyContext {
@@ -41,6 +45,10 @@ export interface HttpProxyContext {
   hooks?: HttpExchangeHooks | undefined;
   /** Shared by all exchanges of a gateway; needed when a connection sets rate limits. */
   rateLimiter?: RateLimiter | undefined;
+  /** How long a client connection's idle session waits for its next request (default 30 s). */
+  sessionIdleMs?: number | undefined;
+  /** Open sessions register here, so an expired or revoked grant ends them too. */
+  sessions?: SessionRegistry | undefined;
 }
 
 /** Limits of one HTTP connection (`connections[].limits`). */
@@ -58,10 +66,30 @@ export interface HttpExchangeTarget {
   /** The LLM API the connection speaks; `none` (the default) proxies bytes only. */
   llm?: LlmApi | undefined;
   limits?: HttpConnectionLimits | undefined;
+  /** The access rule that allowed the exchange (recorded on `http.exchange`). */
+  rule?: string | undefined;
 }
 
 const bodyFrame = (data: Uint8Array, end = false) =>
   create(SessionFrameSchema, { frame: { case: 'body', value: { data, end } } });
+
+/**
+ * Sends a whole body: the last frame carries the end flag, so a body up to one frame is one
+ * frame. Counted against the session's credit like any data (a reused session may have less
+ * than a full window).
+ */
+export function sendBody(channel: SessionChannel, payload: Uint8Array): void {
+  if (payload.byteLength === 0) {
+    channel.send(bodyFrame(payload, true));
+    return;
+  }
+  const last = payload.byteOffset + payload.byteLength;
+  channel
+    .sendData(payload, (chunk) =>
+      bodyFrame(chunk, chunk.buffer === payload.buffer && chunk.byteOffset + chunk.byteLength === last),
+    )
+    .catch(() => {});
+}
 
 /** Upstream failures are the upstream's fault (502/504); an absent agent is ours (503). */
 function httpStatusFor(err: WardError): number {
@@ -89,7 +117,8 @@ const hasRateLimits = (l: ConnectionLimits | undefined): l is ConnectionLimits =
 
 /**
  * Carries one HTTP exchange through the tunnel: the caller is already authenticated. Rate
- * limits are checked first; the session is recorded before the first byte leaves; the request
+ * limits are checked first; the exchange runs in its client connection's session (see
+ * HttpSession), recorded before the session's first byte leaves; the request
  * goes to the agent (which adds the upstream's key), whole and through the `requestBody` hook
  * for LLM connections, streamed otherwise; the response streams back chunk by chunk (see
  * ResponseRelay). The exchange record holds model, usage, latency, time to first byte and the
@@ -164,13 +193,21 @@ export async function proxyHttpExchange(
     }
   }
 
-  const sessionId = `ses_${randomUUID()}`;
-  const clientGone = new AbortController();
+  const socket = req.socket;
+  // The client leaving before its answer is whole ends the session (an abort before the session
+  // is open cancels the opening). No AbortController unless a session is opened: this runs per
+  // exchange.
+  let opening: AbortController | undefined;
+  let running: SessionChannel | undefined;
+  let gone = false;
   res.on('close', () => {
-    if (!res.writableFinished) clientGone.abort();
+    if (res.writableFinished) return;
+    gone = true;
+    opening?.abort();
+    running?.close(new WardError('ERR_CLIENT_GONE', 'unavailable', 'the client closed the connection'));
   });
   const exchange: ExchangeInfo = {
-    sessionId,
+    sessionId: '',
     connection: target.connection,
     identity: target.identity,
     source: target.source,
@@ -191,66 +228,57 @@ export async function proxyHttpExchange(
     maxAssembledChars: HTTP_PROXY_DEFAULTS.maxAssembledChars,
   });
   let error: WardError | undefined;
-  let sessionRecorded = false;
+  /** Set once a session start is recorded: the exchange is then recorded in it. */
+  let sessionId: string | undefined;
+  let session = reusableSession(socket, target.connection, target.identity);
+  /** The exchange ended cleanly (response end frame, request body sent whole): the session may carry the next. */
+  let reusable = false;
+  /** Set when ward ended a streamed answer with an SSE error event: end the body, do not cut it. */
+  let endedWithEvent = false;
   try {
-    // The agent readies its side while the session start is made durable; no client byte
-    // leaves before both are done (invariant 3).
-    const opening = ctx.tunnel.openSession(
-      {
-        sessionId,
-        connection: target.connection,
-        identity: target.identity.subject,
-        target: { case: 'http', value: {} },
-      },
-      clientGone.signal,
-    );
-    // Handled below, after the session start is durable; until then a rejection must not count as unhandled.
-    opening.catch(() => {});
-    try {
-      await ctx.recorder.sessionStarted({
-        id: sessionId,
-        connection: target.connection,
-        protocol: 'http',
-        identity: target.identity,
-        source: target.source,
-      });
-      sessionRecorded = true;
-    } catch (err) {
-      opening.then(
-        ({ channel }) => channel.close(toWardError(err)),
-        () => {},
-      );
-      throw err;
-    }
-    const { channel } = await opening;
-    clientGone.signal.addEventListener('abort', () =>
-      channel.close(new WardError('ERR_CLIENT_GONE', 'unavailable', 'the client closed the connection')),
-    );
-    const closed = new Promise<WardError | undefined>((resolve) => channel.onClose(resolve));
-    let finished: Promise<void> | undefined;
-    channel.onFrame((frame) => {
+    if (session) session.take();
+    else {
+      opening = new AbortController();
       try {
-        switch (frame.frame.case) {
-          case 'httpResponseHead':
-            relay.head(frame.frame.value.status, frame.frame.value.headers);
-            return;
-          case 'body': {
-            const { data, end } = frame.frame.value;
-            if (data.byteLength > 0) relay.data(data, (n) => channel.delivered(n));
-            if (end) {
-              finished = relay.end();
-              finished.catch((err) => channel.close(toWardError(err)));
-            }
-            return;
-          }
-          default:
-            channel.close(unexpectedFrame(frame, 'an HTTP session'));
-        }
+        session = await HttpSession.open(
+          {
+            tunnel: ctx.tunnel,
+            recorder: ctx.recorder,
+            idleMs: ctx.sessionIdleMs ?? HTTP_PROXY_DEFAULTS.sessionIdleMs,
+            registry: ctx.sessions,
+          },
+          target,
+          opening.signal,
+        );
       } catch (err) {
-        channel.close(toWardError(err));
+        if (!(err instanceof OpenFailure)) throw err;
+        sessionId = err.sessionId;
+        throw err.error;
+      }
+    }
+    sessionId = session.id;
+    exchange.sessionId = session.id;
+    const channel = session.channel;
+    running = channel;
+    if (gone) channel.close(new WardError('ERR_CLIENT_GONE', 'unavailable', 'the client closed the connection'));
+    let finished: Promise<void> | undefined;
+    let responseEnded = false;
+    let requestEnded = false;
+    let endSeen: () => void = () => {};
+    const open = session;
+    const done = new Promise<WardError | undefined>((resolve) => {
+      endSeen = () => resolve(undefined);
+      open.watchClose(resolve);
+    });
+    // Ended by policy (grant expired or revoked, shutdown) while this exchange runs: before the
+    // head the client gets the error as JSON (below); mid-stream (SSE), one error event the SDK
+    // raises as an APIError with the code, then the end of the body.
+    open.onTerminate((reason) => {
+      if (res.headersSent && !res.writableEnded && /event-stream/i.test(relay.contentType ?? '')) {
+        res.write(`\n\nevent: error\ndata: ${JSON.stringify(reason.toJSON())}\n\n`);
+        endedWithEvent = true;
       }
     });
-
     const headers = forwardableHeaders(req.headers, CLIENT_CREDENTIAL_HEADERS);
     if (buffered) {
       let out = body ?? Buffer.alloc(0);
@@ -265,14 +293,12 @@ export async function proxyHttpExchange(
       if (length) length.value = String(out.byteLength);
       requestBody.add(out);
       channel.send(headFrame(method, target.path, headers));
-      // A fresh session has a full credit window, so a body up to one frame goes out as one
-      // frame with its end flag.
-      if (out.byteLength <= channel.maxFrameBytes) channel.send(bodyFrame(out, true));
-      else {
-        channel.sendData(out, (chunk) => bodyFrame(chunk)).catch(() => {});
-        channel.send(bodyFrame(new Uint8Array(0), true));
-      }
+      sendBody(channel, out);
+      requestEnded = true;
     } else {
+      // A streamed body waits for the agent's ready: a refusal then ends nothing but the session,
+      // and the client, whose body is still arriving, gets the error as JSON.
+      await session.ready;
       channel.send(headFrame(method, target.path, headers));
       channel.pipeFrom(
         req,
@@ -282,10 +308,42 @@ export async function proxyHttpExchange(
           if (requestBody.total > ctx.maxRequestBodyBytes) throw tooLarge(ctx.maxRequestBodyBytes);
         },
       );
-      req.on('end', () => channel.send(bodyFrame(new Uint8Array(0), true)));
+      req.on('end', () => {
+        channel.send(bodyFrame(new Uint8Array(0), true));
+        requestEnded = true;
+      });
     }
-    error = await closed;
+    // A new session's request went right behind its start; its answer is read once the
+    // agent's ready came (a refusal closes the channel: the client gets the error as JSON).
+    await session.ready;
+    channel.onFrame((frame) => {
+      try {
+        switch (frame.frame.case) {
+          case 'httpResponseHead':
+            relay.head(frame.frame.value.status, frame.frame.value.headers);
+            return;
+          case 'body': {
+            const { data, end } = frame.frame.value;
+            if (data.byteLength > 0) relay.data(data, (n) => channel.delivered(n));
+            if (end) {
+              responseEnded = true;
+              finished = relay.end();
+              finished.then(endSeen, (err) => channel.close(toWardError(err)));
+            }
+            return;
+          }
+          default:
+            channel.close(unexpectedFrame(frame, 'an HTTP session'));
+        }
+      } catch (err) {
+        channel.close(toWardError(err));
+      }
+    });
+
+    error = await done;
+    running = undefined;
     if (!error && finished) await finished;
+    reusable = !error && responseEnded && requestEnded && !channel.closed;
   } catch (err) {
     error = toWardError(err);
   }
@@ -295,19 +353,21 @@ export async function proxyHttpExchange(
       const status = httpStatusFor(error);
       relay.status = status;
       sendJsonError(res, new WardError(error.code, error.kind, error.message, { httpStatus: status }));
-    } else res.destroy(); // mid-stream: the client sees the cut, never a silently short body
+    } else if (endedWithEvent) res.end();
+    else res.destroy(); // mid-stream: the client sees the cut, never a silently short body
   } else if (!res.writableEnded) res.end();
 
   const result = relay.llmResult();
   if (admission?.ok) admission.charge(chargedTokens(result?.usage));
-  if (!sessionRecorded) return;
+  if (sessionId === undefined) return;
   const responseBody = relay.capture;
-  await ctx.recorder.record(sessionId, 'http.exchange', {
+  // Issued before the session's end, so the log reads start, exchanges, end.
+  const recorded = ctx.recorder.record(sessionId, 'http.exchange', {
     identity: target.identity,
     source: target.source,
     connection: target.connection,
     decision: 'allow',
-    rule: 'auth.token',
+    rule: target.rule ?? 'auth.token',
     data: {
       method,
       path: redactPath(target.path),
@@ -324,7 +384,9 @@ export async function proxyHttpExchange(
       ...(error ? { errorCode: error.code } : {}),
     },
   });
-  await ctx.recorder.sessionEnded(sessionId, { status: error ? 'error' : 'ok', error });
+  if (session) session.release(socket, { error, reusable });
+  else ctx.recorder.sessionEnded(sessionId, { status: 'error', error }).catch(() => {});
+  await recorded;
 }
 
 /**

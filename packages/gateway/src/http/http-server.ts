@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { toWardError, WardError } from '@ward/protocol';
-import { bearerToken, type Identity } from '../identity/index.js';
+import type { Authorizer } from '../access/index.js';
+import { authDenialData, bearerToken, type Identity } from '../identity/index.js';
 import { RateLimiter } from '../llm/rate-limiter.js';
 import { peerAddress } from '../sessions/index.js';
 import type { ConnectionKind } from '../tunnel/index.js';
@@ -21,11 +22,17 @@ export interface GatewayHttpOptions {
   proxy: HttpProxyContext;
   authenticate(token: string): Promise<Identity>;
   connectionType(name: string): ConnectionKind | undefined;
+  /** Who may use which connection: a refusal is a 403 in the OpenAI error shape. */
+  authorize: Authorizer;
+  /** `POST /api/v1/token`, the one API route that takes no bearer token. */
+  tokenEndpoint?: (req: IncomingMessage, res: ServerResponse, source: string) => Promise<void>;
   /** A connection's LLM API and limits; without it every HTTP connection is plain (`llm: none`, no limits). */
   connection?(name: string): HttpConnectionInfo | undefined;
   /** What /healthz reports; `ok: false` answers 503. */
   health(): { ok: boolean; [key: string]: unknown };
   api?: ApiHandler;
+  /** Routes under /api/ that answer without a token (e.g. /api/v1/identity/providers). */
+  publicApi?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 }
 
 const CONNECTION_PATH = /^\/c\/([a-z0-9][a-z0-9_-]{0,62})(\/.*)?$/;
@@ -61,9 +68,14 @@ async function handle(options: GatewayHttpOptions, req: IncomingMessage, res: Se
     sendJsonError(res, new WardError('ERR_HTTP_NOT_FOUND', 'not_found', `no route for ${url.pathname}`));
     return;
   }
+  if (isApi && options.publicApi && (await options.publicApi(req, res, url))) return;
   const connection = match?.[1];
   const source = peerAddress(req.socket);
   const recorder = options.proxy.recorder;
+  if (url.pathname === '/api/v1/token' && options.tokenEndpoint && recorder.healthy) {
+    await options.tokenEndpoint(req, res, source);
+    return;
+  }
   if (!recorder.healthy) {
     sendJsonError(
       res,
@@ -86,6 +98,8 @@ async function handle(options: GatewayHttpOptions, req: IncomingMessage, res: Se
         'send a ward token as "Authorization: Bearer <token>" (the API key of an OpenAI client)',
       );
     identity = await options.authenticate(token);
+    // Verified tokens are cached: a service account disabled since is refused here.
+    options.authorize.assertEnabled(identity);
   } catch (err) {
     const error = toWardError(err, 'ERR_AUTH_TOKEN_INVALID', 'unauthenticated');
     await recorder.record(undefined, 'auth.denied', {
@@ -93,7 +107,7 @@ async function handle(options: GatewayHttpOptions, req: IncomingMessage, res: Se
       connection,
       decision: 'deny',
       rule: 'auth.token',
-      data: { code: error.code, protocol: 'http' },
+      data: { code: error.code, protocol: 'http', ...authDenialData(error) },
     });
     sendJsonError(res, error, { 'www-authenticate': 'Bearer realm="ward"' });
     return;
@@ -118,21 +132,20 @@ async function handle(options: GatewayHttpOptions, req: IncomingMessage, res: Se
     sendJsonError(res, error);
     return;
   }
-  if (!identity.roles.some((r) => r === 'admin' || r === 'user')) {
-    const error = new WardError(
-      'ERR_ACCESS_DENIED',
-      'permission_denied',
-      `${identity.subject} may not open sessions (roles: ${identity.roles.join(', ') || 'none'})`,
-    );
-    await recorder.record(undefined, 'access.denied', {
+  let rule: string;
+  try {
+    // The rule goes on the exchange's own record (one record per request, not two).
+    ({ rule } = await options.authorize.authorize({
       identity,
-      source,
       connection: name,
-      decision: 'deny',
-      rule: 'role',
-      data: { code: error.code },
-    });
-    sendJsonError(res, error);
+      action: 'connect',
+      source,
+      protocol: 'http',
+      recordAllow: false,
+    }));
+  } catch (err) {
+    req.resume();
+    sendJsonError(res, err);
     return;
   }
   const info = options.connection?.(name);
@@ -143,6 +156,7 @@ async function handle(options: GatewayHttpOptions, req: IncomingMessage, res: Se
     source,
     llm: info?.llm ?? 'none',
     limits: info?.limits,
+    rule,
   });
 }
 

@@ -113,8 +113,9 @@ export class ResponseRelay {
     // A hook may change the body's length: let node frame it (chunked) instead.
     if (this.#mode === 'sse-rewrite') delete headers['content-length'];
     this.#res.writeHead(status, headers);
-    // SSE and chunked answers must reach the client event by event.
-    this.#res.flushHeaders();
+    // SSE and chunked answers must reach the client event by event; a body of known length
+    // takes the head along with its first bytes (one socket write instead of two).
+    if (sse || headers['content-length'] === undefined) this.#res.flushHeaders();
   }
 
   /**

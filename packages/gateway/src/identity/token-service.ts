@@ -16,6 +16,10 @@ export interface Identity {
   issuer: string;
   expiresAt: Date;
   tokenId: string;
+  /** From an OIDC token's `email` claim, when it has one. */
+  email?: string;
+  /** What to show for the person: email, else preferred_username, else name (OIDC only). */
+  displayName?: string;
 }
 
 export interface TokenServiceOptions {
@@ -73,8 +77,15 @@ export class TokenService {
     kind?: 'user' | 'service';
     groups?: string[];
     ttlSeconds: number;
+    /** For a token exchanged for another issuer's (`POST /api/v1/token`): who vouched first. */
+    originalIssuer?: string;
   }): Promise<string> {
-    return new SignJWT({ roles: claims.roles, groups: claims.groups ?? [], kind: claims.kind ?? 'user' })
+    return new SignJWT({
+      roles: claims.roles,
+      groups: claims.groups ?? [],
+      kind: claims.kind ?? 'user',
+      ...(claims.originalIssuer !== undefined ? { orig_iss: claims.originalIssuer } : {}),
+    })
       .setProtectedHeader({ alg: ALGORITHM, typ: 'at+jwt' })
       .setIssuer(this.issuer)
       .setAudience(this.audience)
@@ -120,7 +131,7 @@ export class TokenService {
       kind: payload['kind'] === 'service' ? 'service' : 'user',
       roles,
       groups,
-      issuer: this.issuer,
+      issuer: typeof payload['orig_iss'] === 'string' ? payload['orig_iss'] : this.issuer,
       expiresAt: new Date((payload.exp ?? 0) * 1000),
       tokenId: payload.jti ?? '',
     };

@@ -9,7 +9,8 @@ import {
   WardError,
 } from '@ward/protocol';
 import type { Logger } from 'pino';
-import type { Identity } from '../identity/index.js';
+import type { Authorizer } from '../access/index.js';
+import { authDenialData, type Identity } from '../identity/index.js';
 import type { Recorder } from '../recording/index.js';
 import type { LiveSession, SessionRegistry } from '../sessions/index.js';
 import type { ConnectionKind, TunnelServer } from '../tunnel/index.js';
@@ -36,6 +37,8 @@ export interface PostgresContext {
   cancels: CancelRegistry;
   authenticate(token: string): Promise<Identity>;
   connectionType(name: string): ConnectionKind | undefined;
+  /** Who may open which connection; a refusal is a FATAL with SQLSTATE 42501. */
+  access: Authorizer;
   policy?: PostgresPolicy;
   /** Largest client or backend message once the session is up (default 64 MiB). */
   maxMessageBytes?: number;
@@ -241,7 +244,7 @@ export class PostgresSession implements LiveSession {
           connection: requested,
           decision: 'deny',
           rule: 'auth.token',
-          data: { code: error.code, protocol: 'postgres' },
+          data: { code: error.code, protocol: 'postgres', ...authDenialData(error) },
         })
         .catch(() => {});
       this.#fatal(error);
@@ -271,25 +274,6 @@ export class PostgresSession implements LiveSession {
       );
       return;
     }
-    if (!this.identity.roles.some((r) => r === 'admin' || r === 'user')) {
-      const error = new WardError(
-        'ERR_ACCESS_DENIED',
-        'permission_denied',
-        `${this.identity.subject} may not open sessions`,
-      );
-      await this.#ctx.recorder
-        .record(undefined, 'access.denied', {
-          identity: this.identity,
-          source: this.source,
-          connection: this.connection,
-          decision: 'deny',
-          rule: 'role',
-          data: { code: error.code },
-        })
-        .catch(() => {});
-      this.#fatal(error);
-      return;
-    }
     if (!this.#ctx.recorder.healthy) {
       this.#fatal(
         new WardError(
@@ -298,6 +282,19 @@ export class PostgresSession implements LiveSession {
           'the audit store cannot write; the gateway refuses new work until it can',
         ),
       );
+      return;
+    }
+    try {
+      await this.#ctx.access.authorize({
+        identity: this.identity,
+        connection: this.connection,
+        action: 'connect',
+        source: this.source,
+        protocol: this.#preauth ? 'connect' : 'postgres',
+        sessionId: this.id,
+      });
+    } catch (err) {
+      this.#fatal(toWardError(err));
       return;
     }
     const parameters = [...(this.#startup?.parameters ?? new Map<string, string>())]
@@ -541,6 +538,8 @@ export class PostgresSession implements LiveSession {
     if (this.#key) this.#ctx.cancels.unregister(this.#key.processId, this.#key.secretKey);
     if (!this.#socket.destroyed) this.#socket.end();
     if (!this.#recorded) return;
+    // Statements whose answer never completed are still evidence (invariant 3).
+    this.#tracker.drain();
     this.#ctx.recorder
       .sessionEnded(this.id, {
         status: !error || error.code === 'ERR_CLIENT_GONE' ? 'ok' : 'error',

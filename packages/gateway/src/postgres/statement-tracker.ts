@@ -12,6 +12,11 @@ export interface StatementRecord {
   error?: { sqlState: string; message: string };
   /** The backend never ran it: an earlier error in the same pipeline skipped it. */
   skipped?: boolean;
+  /**
+   * The session ended before the backend's answer was complete (client gone, backend down,
+   * session terminated): what the backend did with it is unknown past the fields above.
+   */
+  interrupted?: boolean;
   durationMs: number;
 }
 
@@ -136,6 +141,18 @@ export class StatementTracker {
         return;
       }
       if (head && head.record.tags.length === 0 && !head.record.error) head.record.skipped = true;
+      this.#finish();
+    }
+  }
+
+  /**
+   * The session is over: every statement still waiting for its answer is recorded as
+   * interrupted, with what was seen of it, so nothing sent to the backend goes unrecorded.
+   */
+  drain(): void {
+    while (this.#queue.length > 0) {
+      const head = this.#queue[0];
+      if (head && head !== SYNC) head.record.interrupted = true;
       this.#finish();
     }
   }

@@ -26,6 +26,11 @@ export class StoreRecorder implements Recorder {
       protocol: session.protocol,
       identity: identityLabel(session.identity) ?? '',
       source: session.source,
+      principal: {
+        issuer: session.identity.issuer,
+        groups: session.identity.groups,
+        roles: session.identity.roles,
+      },
     });
   }
 

@@ -13,6 +13,8 @@ export interface LiveSession {
   readonly identity: Identity;
   readonly source: string;
   readonly startedAt: Date;
+  /** What the session was authorized for (`exec`: one SSH command or a file transfer); default `connect`. */
+  readonly accessAction?: 'connect' | 'exec' | undefined;
   /** Ends the session, telling the client why in its own protocol. */
   terminate(reason: WardError): void;
 }
@@ -20,10 +22,17 @@ export interface LiveSession {
 /** Open sessions, for listing and for ending them by rule (grant expired, store down, shutdown). */
 export class SessionRegistry {
   readonly #live = new Map<string, LiveSession>();
+  readonly #onAdd: ((session: LiveSession) => void) | undefined;
+
+  /** `onAdd` sees each session as it is added (access control re-checks it there). */
+  constructor(options: { onAdd?: (session: LiveSession) => void } = {}) {
+    this.#onAdd = options.onAdd;
+  }
 
   /** Adds a session; the returned function removes it. */
   add(session: LiveSession): () => void {
     this.#live.set(session.id, session);
+    this.#onAdd?.(session);
     return () => {
       if (this.#live.get(session.id) === session) this.#live.delete(session.id);
     };

@@ -7,7 +7,13 @@ export { type PublicKeyInfo, parsePublicKeyLine, sshFingerprint } from './public
 export { type SftpEvent, SftpScanner } from './sftp-scanner.js';
 export type { SshContext } from './ssh-context.js';
 export { createSshApi, type SshApiContext } from './ssh-keys-api.js';
-export { type SshListener, startSshListener } from './ssh-listener.js';
+export {
+  acceptSshStream,
+  type SshListener,
+  type SshPreauthenticated,
+  sshHostKey,
+  startSshListener,
+} from './ssh-listener.js';
 export {
   DEFAULT_SSH_POLICY,
   type SshPolicy,
@@ -16,4 +22,4 @@ export {
   type SshRequest,
 } from './ssh-policy.js';
 export { type SshConnectionInfo, SshSession } from './ssh-session.js';
-export { parseSshUsername, type SshTarget } from './username.js';
+export { connectTarget, parseSshUsername, type SshTarget } from './username.js';

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Authorizer } from '../access/index.js';
 import type { Identity } from '../identity/index.js';
 import type { Recorder } from '../recording/index.js';
 import type { SessionRegistry } from '../sessions/index.js';
@@ -16,6 +17,12 @@ export interface SshContext {
   /** Verifies a ward token (the SSH password). */
   authenticate(token: string): Promise<Identity>;
   connectionType(name: string): ConnectionKind | undefined;
+  /**
+   * Who may open which connection. At login the identity needs some grant on the connection
+   * (else a disconnect with the reason); each channel then needs `connect` (shell) or `exec`
+   * (a command, scp, sftp).
+   */
+  access: Authorizer;
   /** Holds `ssh-host-key` (created on first start). */
   dataDir: string;
   policy?: SshPolicy;

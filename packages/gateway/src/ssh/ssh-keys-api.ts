@@ -12,6 +12,8 @@ export interface SshApiContext {
   keys: SshKeyRepository;
   store: Pick<Store, 'sessions' | 'audit' | 'blobs'>;
   recorder: Recorder;
+  /** The gateway's SSH host key (public half), for `ward connect`/`ward exec` to pin. */
+  hostKey?: () => { publicKey: string; fingerprint: string };
 }
 
 /** A key upload is one line; anything bigger is refused before parsing. */
@@ -48,6 +50,8 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
  *   roles the caller has now.
  * - `GET /api/v1/ssh-keys` → `{keys}`: the caller's keys.
  * - `DELETE /api/v1/ssh-keys/<fingerprint>` (URL-encoded `SHA256:…`) → `{removed: true}`.
+ * - `GET /api/v1/ssh/host-key` → `{publicKey, fingerprint}`: the gateway's SSH host key, which
+ *   `ward connect` writes to a known_hosts file so OpenSSH can check it (any caller: it is public).
  * - `GET /api/v1/sessions/<id>/recording` → the session's asciicast v2 recording
  *   (`application/x-asciicast`), for admins, auditors and the session's owner.
  *
@@ -59,6 +63,11 @@ export function createSshApi(ctx: SshApiContext): ApiHandler {
   return async (req: IncomingMessage, res: ServerResponse, url: URL, who: Identity): Promise<boolean> => {
     const path = url.pathname.replace(/\/+$/, '');
     const method = req.method ?? 'GET';
+    if (path === '/api/v1/ssh/host-key' && method === 'GET' && ctx.hostKey) {
+      const { publicKey, fingerprint } = ctx.hostKey();
+      sendJson(res, 200, { publicKey, fingerprint });
+      return true;
+    }
     if (path === '/api/v1/ssh-keys' || path.startsWith('/api/v1/ssh-keys/')) {
       const label = identityLabel(who) ?? '';
       if (path === '/api/v1/ssh-keys' && method === 'GET') {

@@ -1,20 +1,21 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { splitHostPort, toWardError, WardError } from '@ward/protocol';
 import ssh2, { type AuthContext, type Connection } from 'ssh2';
 
 // ssh2 is CommonJS; Node's ESM loader only sees a few of its names, not Server or utils.
 const { Server, utils } = ssh2;
 
-import type { Identity, Role } from '../identity/index.js';
+import { authDenialData, type Identity, type Role } from '../identity/index.js';
 import { disconnectWithMessage } from './disconnect.js';
-import { loadOrCreateHostKey } from './host-key.js';
+import { type HostKey, loadOrCreateHostKey } from './host-key.js';
 import { sshFingerprint } from './public-key.js';
 import type { SshContext } from './ssh-context.js';
 import { DEFAULT_SSH_POLICY, type SshRequest } from './ssh-policy.js';
 import { type SshConnectionInfo, SshSession } from './ssh-session.js';
-import { parseSshUsername } from './username.js';
+import { connectTarget, parseSshUsername } from './username.js';
 
 export interface SshListener {
   port: number;
@@ -45,7 +46,7 @@ function sourceOf(ip: string | undefined, port: number | undefined): string {
  * console.log(`ssh -p ${ssh.port} deploy@prod-web@127.0.0.1  # host key ${ssh.hostKeyFingerprint}`);
  */
 export async function startSshListener(address: string, ctx: SshContext): Promise<SshListener> {
-  const hostKey = loadOrCreateHostKey(join(ctx.dataDir, 'ssh-host-key'));
+  const hostKey = sshHostKey(ctx);
   const server = new Server(
     { hostKeys: [hostKey.privateKey], ident: 'ward' },
     (conn: Connection, info: { ip: string; port: number }) => {
@@ -78,6 +79,44 @@ export async function startSshListener(address: string, ctx: SshContext): Promis
   };
 }
 
+/** The gateway's host key, `<dataDir>/ssh-host-key` (made on first use, then the same on every start). */
+export function sshHostKey(ctx: Pick<SshContext, 'dataDir'>): HostKey {
+  return loadOrCreateHostKey(join(ctx.dataDir, 'ssh-host-key'));
+}
+
+/** Who came through `ward connect`: authenticated by the WebSocket handshake, connection fixed. */
+export interface SshPreauthenticated {
+  identity: Identity;
+  connection: string;
+  /** The CLI's address as the gateway's HTTP server saw it. */
+  source: string;
+}
+
+/**
+ * Serves one SSH client connection that arrived as a byte stream rather than on the listener:
+ * the `ward connect` WebSocket. The token in the WebSocket handshake already identified the
+ * user, so the client's SSH authentication (`none` included) is accepted for that identity;
+ * the SSH user name is only the remote login (see `connectTarget`). From there on it is the
+ * listener's code path: policy, recording, sftp, ptys, audit records.
+ *
+ * @example
+ * acceptSshStream(wsStream, ctx, sshHostKey(ctx), { identity, connection: 'prod-web', source: '127.0.0.1:51234' });
+ */
+export function acceptSshStream(stream: Duplex, ctx: SshContext, hostKey: HostKey, preauth: SshPreauthenticated): void {
+  // One unlistened Server per stream: ssh2 reports an injected socket's peer as
+  // `socket.remoteAddress` (undefined on a WebSocket stream), so the closure carries who it is.
+  const server = new Server({ hostKeys: [hostKey.privateKey], ident: 'ward' }, (conn: Connection) => {
+    try {
+      new SshClientConnection(conn, preauth.source, ctx, preauth);
+    } catch (err) {
+      ctx.logger.error({ err }, 'ssh connection setup failed');
+      conn.end();
+    }
+  });
+  server.on('error', (err: Error) => ctx.logger.error({ err }, 'ssh stream error'));
+  server.injectSocket(stream as unknown as import('node:net').Socket);
+}
+
 /** One client connection: authentication, the connection it asked for, and its channels. */
 class SshClientConnection {
   readonly #conn: Connection;
@@ -89,11 +128,13 @@ class SshClientConnection {
   #username = '';
   #grace: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #preauth: SshPreauthenticated | undefined;
 
-  constructor(conn: Connection, source: string, ctx: SshContext) {
+  constructor(conn: Connection, source: string, ctx: SshContext, preauth?: SshPreauthenticated) {
     this.#conn = conn;
     this.#ctx = ctx;
     this.#source = source;
+    this.#preauth = preauth;
     // A malformed packet, a reset or a keepalive timeout ends this connection only.
     conn.on('error', (err: Error) => ctx.logger.debug({ err: err.message, source }, 'ssh connection error'));
     conn.on('close', () => this.#onClose());
@@ -123,6 +164,13 @@ class SshClientConnection {
 
   async #authenticate(auth: AuthContext): Promise<void> {
     this.#username = auth.username;
+    if (this.#preauth) {
+      // The WebSocket handshake carried the token; whatever the client offers (usually "none")
+      // logs in as that identity. A keyboard-interactive or publickey query is accepted as is.
+      this.#identity = this.#preauth.identity;
+      auth.accept();
+      return;
+    }
     switch (auth.method) {
       case 'password': {
         const token = auth.password;
@@ -202,6 +250,7 @@ class SshClientConnection {
           code: error.code,
           protocol: 'ssh',
           method: auth.method,
+          ...authDenialData(error),
           ...(keyFingerprint ? { keyFingerprint } : {}),
         },
       })
@@ -220,7 +269,9 @@ class SshClientConnection {
       this.#disconnect(new WardError('ERR_SSH_AUTH_FAILED', 'unauthenticated', AUTH_FAILED));
       return;
     }
-    const target = parseSshUsername(this.#username);
+    const target = this.#preauth
+      ? connectTarget(this.#username, this.#preauth.connection)
+      : parseSshUsername(this.#username);
     const type = target ? this.#ctx.connectionType(target.connection) : undefined;
     let error: WardError | undefined;
     if (!target) {
@@ -237,8 +288,6 @@ class SshClientConnection {
         'invalid_argument',
         `"${target.connection}" is a ${type} connection, not ssh`,
       );
-    } else if (!identity.roles.some((r) => r === 'admin' || r === 'user')) {
-      error = new WardError('ERR_ACCESS_DENIED', 'permission_denied', `${identity.subject} may not open sessions`);
     } else if (!this.#ctx.recorder.healthy) {
       error = new WardError(
         'ERR_AUDIT_UNAVAILABLE',
@@ -253,11 +302,27 @@ class SshClientConnection {
           source: this.#source,
           connection: target?.connection,
           decision: 'deny',
-          rule: error?.code === 'ERR_ACCESS_DENIED' ? 'role' : 'ssh.target',
+          rule: 'ssh.target',
           data: { code: error?.code ?? 'ERR_SSH_BAD_USERNAME', protocol: 'ssh' },
         })
         .catch((err) => this.#ctx.logger.error({ err }, 'could not record an ssh refusal'));
       this.#disconnect(error ?? new WardError('ERR_SSH_BAD_USERNAME', 'invalid_argument', 'bad user name'));
+      return;
+    }
+    const { access } = this.#ctx;
+    const verdict = access.decide(identity, target.connection, 'connect');
+    if (!verdict.allow && !access.decide(identity, target.connection, 'exec').allow) {
+      // Refused now, before the client opens a channel; authorize() records the refusal.
+      access
+        .authorize({
+          identity,
+          connection: target.connection,
+          action: 'connect',
+          source: this.#source,
+          protocol: 'ssh',
+        })
+        .catch(() => {});
+      this.#disconnect(verdict.error);
       return;
     }
     const info: SshConnectionInfo = {

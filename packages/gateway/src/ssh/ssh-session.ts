@@ -67,6 +67,8 @@ export class SshSession implements LiveSession {
   readonly identity: Identity;
   readonly connection: string;
   readonly source: string;
+  /** `connect` for a shell, `exec` for a command or a subsystem (scp, sftp); set at start. */
+  accessAction: 'connect' | 'exec' = 'connect';
 
   readonly #ctx: SshContext;
   readonly #info: SshConnectionInfo;
@@ -295,6 +297,21 @@ export class SshSession implements LiveSession {
       );
       return;
     }
+    this.accessAction = kind === 'shell' ? 'connect' : 'exec';
+    try {
+      await this.#ctx.access.authorize({
+        identity: this.identity,
+        connection: this.connection,
+        action: this.accessAction,
+        source: this.source,
+        protocol: 'ssh',
+        sessionId: this.id,
+      });
+    } catch (err) {
+      this.#fail(toWardError(err));
+      return;
+    }
+    if (this.#ended) return;
     try {
       await this.#ctx.recorder.sessionStarted({
         id: this.id,

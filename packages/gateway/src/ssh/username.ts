@@ -28,3 +28,15 @@ export function parseSshUsername(username: string): SshTarget | undefined {
   if (at !== -1 && !REMOTE_USER.test(user)) return undefined;
   return { connection, user };
 }
+
+/**
+ * The target of a `ward connect` SSH client: the tunnel fixed the connection, so the user name
+ * is the remote login. `<connection>` alone and `<remote-user>@<connection>` (the listener's
+ * forms, naming the same connection) are accepted too, so one habit works on both paths.
+ */
+export function connectTarget(username: string, connection: string): SshTarget | undefined {
+  const parsed = parseSshUsername(username);
+  if (parsed?.connection === connection) return parsed;
+  const bare = parseSshUsername(`${username}@${connection}`);
+  return bare && !username.includes('@') ? bare : undefined;
+}

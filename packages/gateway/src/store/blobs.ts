@@ -6,7 +6,9 @@ import type { AuditLog } from '../audit/audit-log.js';
 /** Content-addressed bytes (recorded bodies, transcripts): an audit record names them by hash. */
 export interface BlobStore {
   /**
-   * Stores the bytes (once per content) durably and returns their hex SHA-256. A failed write
+   * Stores the bytes (once per content) and returns their hex SHA-256. They are durable once
+   * an audit append made after this call has resolved (the WAL is synced and replayed as a
+   * prefix), which is when the record naming them is. A failed write
    * (full disk, I/O error) turns the audit log unhealthy, as a failed append does, and throws
    * ERR_AUDIT_UNAVAILABLE; so does every put after that, until the store is reopened.
    */

@@ -138,6 +138,64 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    name: 'access_requests, access_grants (just-in-time access), service_accounts',
+    up(db) {
+      // Times are ISO-8601 UTC strings, as everywhere in the store. A grant row is never
+      // deleted: it expires (expires_at) or is revoked (revoked_at), and both stay readable.
+      // A service account keeps only the SHA-256 of its secret (service-accounts.ts says why).
+      db.exec(`
+        CREATE TABLE access_requests (
+          id               TEXT PRIMARY KEY,
+          requester        TEXT NOT NULL,
+          connection       TEXT NOT NULL,
+          action           TEXT NOT NULL CHECK (action IN ('connect', 'exec')),
+          duration_ms      INTEGER NOT NULL CHECK (duration_ms > 0),
+          reason           TEXT NOT NULL,
+          status           TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+          created_at       TEXT NOT NULL,
+          decided_by       TEXT,
+          decided_at       TEXT,
+          decision_comment TEXT,
+          grant_id         TEXT
+        ) STRICT;
+        CREATE INDEX access_requests_status ON access_requests (status, created_at);
+        CREATE INDEX access_requests_requester ON access_requests (requester, created_at);
+
+        CREATE TABLE access_grants (
+          id            TEXT PRIMARY KEY,
+          request_id    TEXT REFERENCES access_requests (id),
+          identity      TEXT NOT NULL,
+          connection    TEXT NOT NULL,
+          action        TEXT NOT NULL CHECK (action IN ('connect', 'exec')),
+          starts_at     TEXT NOT NULL,
+          expires_at    TEXT NOT NULL,
+          granted_by    TEXT NOT NULL,
+          revoked_at    TEXT,
+          revoked_by    TEXT,
+          revoke_reason TEXT
+        ) STRICT;
+        CREATE INDEX access_grants_live ON access_grants (expires_at) WHERE revoked_at IS NULL;
+
+        CREATE TABLE service_accounts (
+          name              TEXT PRIMARY KEY,
+          description       TEXT NOT NULL,
+          roles             TEXT NOT NULL,
+          groups            TEXT NOT NULL,
+          secret_hash       TEXT NOT NULL,
+          federated_issuer  TEXT,
+          federated_subject TEXT,
+          disabled          INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+          created_at        TEXT NOT NULL,
+          created_by        TEXT NOT NULL,
+          updated_at        TEXT NOT NULL
+        ) STRICT;
+        CREATE UNIQUE INDEX service_accounts_federated ON service_accounts (federated_issuer, federated_subject)
+          WHERE federated_issuer IS NOT NULL;
+      `);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

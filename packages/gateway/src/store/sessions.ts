@@ -15,6 +15,8 @@ export interface SessionStart {
   identity: string;
   /** Client address, e.g. `203.0.113.7:51234`. */
   source: string;
+  /** Who vouched for the identity and what it held then (issuer, groups, roles): in the `session.start` record. */
+  principal?: { issuer: string; groups: readonly string[]; roles: readonly string[] } | undefined;
 }
 
 export interface SessionEnd {
@@ -108,13 +110,19 @@ export function createSessionRepository(db: Database.Database, audit: AuditLog):
           identity: s.identity,
           source: s.source,
           connection: s.connection,
-          data: { protocol: s.protocol },
+          data: {
+            protocol: s.protocol,
+            ...(s.principal
+              ? { issuer: s.principal.issuer, groups: [...s.principal.groups], roles: [...s.principal.roles] }
+              : {}),
+          },
         },
         (rec) => {
           if (select.get(s.id)) {
             throw new WardError('ERR_STORE_SESSION_EXISTS', 'invalid_argument', `session ${s.id} already exists`);
           }
-          insert.run({ ...s, started_at: rec.ts, start_seq: rec.seq });
+          const { principal: _, ...row } = s;
+          insert.run({ ...row, started_at: rec.ts, start_seq: rec.seq });
         },
       );
       return get(s.id)!;

@@ -234,6 +234,24 @@ export class TunnelServer extends EventEmitter {
     ready: Extract<SessionFrame['frame'], { case: 'ready' }>['value'];
     sessionId: string;
   }> {
+    const { channel, ready, sessionId } = await this.startSession(start, signal);
+    return { channel, ready: await ready, sessionId };
+  }
+
+  /**
+   * `openSession` without the wait for ready: resolves once the start frame is sent, so the
+   * caller may send its first frames right behind it (they count against the session's credit
+   * window). `ready` settles as `openSession` would; frames after it are held until the caller
+   * sets `channel.onFrame`, which it must do only after `ready` resolved.
+   */
+  async startSession(
+    start: MessageInitShape<typeof SessionStartSchema> & { connection: string },
+    signal?: AbortSignal,
+  ): Promise<{
+    channel: SessionChannel;
+    ready: Promise<Extract<SessionFrame['frame'], { case: 'ready' }>['value']>;
+    sessionId: string;
+  }> {
     if (!this.#connections.has(start.connection)) {
       throw new WardError('ERR_CONN_UNKNOWN', 'not_found', `no connection named "${start.connection}"`);
     }
@@ -254,7 +272,7 @@ export class TunnelServer extends EventEmitter {
     this.#sessions.add(channel);
     channel.onClose(() => this.#sessions.delete(channel));
     const sessionId = start.sessionId || `ses_${Date.now().toString(36)}${(++this.#sessionCounter).toString(36)}`;
-    const ready = await new Promise<Extract<SessionFrame['frame'], { case: 'ready' }>['value']>((resolve, reject) => {
+    const ready = new Promise<Extract<SessionFrame['frame'], { case: 'ready' }>['value']>((resolve, reject) => {
       const timer = setTimeout(() => {
         const err = new WardError(
           'ERR_AGENT_TIMEOUT',
