@@ -1,4 +1,4 @@
-import { StringDecoder } from 'node:string_decoder';
+import { Utf8JsonEncoder } from './utf8-json.js';
 
 export interface AsciicastHeader {
   width: number;
@@ -28,8 +28,8 @@ export class AsciicastWriter {
   readonly #maxBytes: number;
   readonly #startMs: number;
   readonly #now: () => number;
-  readonly #out = new StringDecoder('utf8');
-  readonly #in = new StringDecoder('utf8');
+  readonly #out = new Utf8JsonEncoder();
+  readonly #in = new Utf8JsonEncoder();
   #bytes = 0;
   #truncated = false;
   #events = 0;
@@ -66,11 +66,13 @@ export class AsciicastWriter {
   }
 
   output(data: Uint8Array): void {
-    this.#event('o', this.#out.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength)));
+    // Past the cap nothing is written: skip the decoding too (a bulk transfer through an exec
+    // session spent a third of the gateway's CPU decoding bytes it then dropped).
+    if (!this.#truncated) this.#text('o', this.#out, data);
   }
 
   input(data: Uint8Array): void {
-    this.#event('i', this.#in.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength)));
+    if (!this.#truncated) this.#text('i', this.#in, data);
   }
 
   resize(cols: number, rows: number): void {
@@ -83,13 +85,34 @@ export class AsciicastWriter {
 
   /** The whole recording; flushes partial characters. The writer takes no events after this. */
   finish(): Buffer {
-    this.#event('o', this.#out.end());
-    this.#event('i', this.#in.end());
-    this.#truncated ||= false;
+    if (!this.#truncated) this.#text('o', this.#out);
+    if (!this.#truncated) this.#text('i', this.#in);
     const all = Buffer.concat(this.#chunks, this.#bytes);
     this.#chunks.length = 0;
     this.#chunks.push(all);
     return all;
+  }
+
+  /**
+   * An `o`/`i` event straight from the bytes (see utf8-json.ts): the same line as
+   * `#event(code, decoder.write(data))`, without the string in between. `data` undefined: the
+   * decoder's end.
+   */
+  #text(code: 'o' | 'i', encoder: Utf8JsonEncoder, data?: Uint8Array): void {
+    const body = scratch(Utf8JsonEncoder.maxBytes(data?.length ?? 0));
+    const n = data ? encoder.write(data, body, 0) : encoder.end(body, 0);
+    if (n === 0) return;
+    const t = Math.max(0, this.#now() - this.#startMs) / 1000;
+    const head = `[${Number(t.toFixed(6))},"${code}","`;
+    const line = Buffer.allocUnsafe(head.length + n + 3);
+    line.write(head, 0, 'latin1');
+    body.copy(line, head.length, 0, n);
+    line.write('"]\n', head.length + n, 'latin1');
+    if (!this.#pushBytes(line, false)) {
+      this.#truncate(t);
+      return;
+    }
+    this.#events++;
   }
 
   #event(code: 'o' | 'i' | 'r' | 'm', data: string): void {
@@ -97,21 +120,36 @@ export class AsciicastWriter {
     const t = Math.max(0, this.#now() - this.#startMs) / 1000;
     const line = `${JSON.stringify([Number(t.toFixed(6)), code, data])}\n`;
     if (!this.#push(line, false)) {
-      this.#truncated = true;
-      const note = `${JSON.stringify([Number(t.toFixed(6)), 'm', `ward: recording truncated at ${this.#maxBytes} bytes`])}\n`;
-      this.#push(note, true);
+      this.#truncate(t);
       return;
     }
     this.#events++;
   }
 
+  #truncate(t: number): void {
+    this.#truncated = true;
+    const note = `${JSON.stringify([Number(t.toFixed(6)), 'm', `ward: recording truncated at ${this.#maxBytes} bytes`])}\n`;
+    this.#push(note, true);
+  }
+
   #push(line: string, force: boolean): boolean {
-    const bytes = Buffer.from(line, 'utf8');
+    return this.#pushBytes(Buffer.from(line, 'utf8'), force);
+  }
+
+  #pushBytes(bytes: Buffer, force: boolean): boolean {
     if (!force && this.#bytes + bytes.length > this.#maxBytes) return false;
     this.#chunks.push(bytes);
     this.#bytes += bytes.length;
     return true;
   }
+}
+
+/** One buffer for every writer's event under construction (synchronous use only). */
+let scratchBuffer = Buffer.allocUnsafe(64 * 1024);
+
+function scratch(bytes: number): Buffer {
+  if (scratchBuffer.length < bytes) scratchBuffer = Buffer.allocUnsafe(Math.max(bytes, scratchBuffer.length * 2));
+  return scratchBuffer;
 }
 
 export interface AsciicastEvent {
