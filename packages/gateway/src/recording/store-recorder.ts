@@ -1,4 +1,5 @@
 import type { Identity } from '../identity/index.js';
+import type { StagedBlob } from '../store/blobs.js';
 import type { Store } from '../store/index.js';
 import type { Recorder, RecordFields, SessionInfo, SessionOutcome } from './recorder.js';
 
@@ -35,7 +36,8 @@ export class StoreRecorder implements Recorder {
   }
 
   async record(sessionId: string | undefined, kind: string, fields: RecordFields): Promise<void> {
-    await this.#store.audit.append({
+    const blobs = fields.blobs;
+    const input = {
       kind,
       sessionId,
       identity: identityLabel(fields.identity),
@@ -44,7 +46,8 @@ export class StoreRecorder implements Recorder {
       rule: fields.rule,
       decision: fields.decision,
       data: fields.data,
-    });
+    };
+    await this.#store.audit.appendWith(input, blobs && blobs.length > 0 ? this.#store.blobs.hook(blobs) : undefined);
   }
 
   async sessionEnded(sessionId: string, outcome: SessionOutcome): Promise<void> {
@@ -56,7 +59,7 @@ export class StoreRecorder implements Recorder {
     });
   }
 
-  putBlob(bytes: Uint8Array): string {
-    return this.#store.blobs.put(bytes);
+  stageBlob(bytes: Uint8Array): StagedBlob {
+    return this.#store.blobs.stage(bytes);
   }
 }
