@@ -35,7 +35,9 @@ export class StoreRecorder implements Recorder {
     });
   }
 
-  async record(sessionId: string | undefined, kind: string, fields: RecordFields): Promise<void> {
+  // Not async: an async frame would keep `fields` (and the staged blobs' bytes) alive until
+  // the record is durable; the audit log drops them once the batch has committed.
+  record(sessionId: string | undefined, kind: string, fields: RecordFields): Promise<void> {
     const blobs = fields.blobs;
     const input = {
       kind,
@@ -47,7 +49,9 @@ export class StoreRecorder implements Recorder {
       decision: fields.decision,
       data: fields.data,
     };
-    await this.#store.audit.appendWith(input, blobs && blobs.length > 0 ? this.#store.blobs.hook(blobs) : undefined);
+    return this.#store.audit
+      .appendWith(input, blobs && blobs.length > 0 ? this.#store.blobs.hook(blobs) : undefined)
+      .then(done);
   }
 
   async sessionEnded(sessionId: string, outcome: SessionOutcome): Promise<void> {
@@ -63,3 +67,5 @@ export class StoreRecorder implements Recorder {
     return this.#store.blobs.stage(bytes);
   }
 }
+
+function done(): void {}
