@@ -86,7 +86,8 @@ class Pending implements ChainFields {
     readonly rule: string | null,
     readonly decision: string | null,
     readonly dataJson: string,
-    readonly hook: RecordHook | undefined,
+    /** Cleared once committed: it may hold staged blob bytes, not needed while the sync runs. */
+    public hook: RecordHook | undefined,
   ) {}
 }
 
@@ -557,6 +558,7 @@ export class AuditLog {
       this.sessionIndexedTo = out.indexedTo;
       out.results.forEach((r, i) => {
         const p = batch[i]!;
+        p.hook = undefined;
         if (r instanceof Error) p.reject(r);
         else if (this.sync) {
           p.record = r;

@@ -15,6 +15,7 @@ import { chargedTokens, type LlmResult } from '../llm/llm-result.js';
 import type { ConnectionLimits, RateLimiter } from '../llm/rate-limiter.js';
 import { identityLabel, type Recorder } from '../recording/index.js';
 import type { SessionRegistry } from '../sessions/index.js';
+import type { StagedBlob } from '../store/index.js';
 import type { TunnelServer } from '../tunnel/index.js';
 import { BodyCapture } from './body-capture.js';
 import type { ExchangeInfo, HttpExchangeHooks } from './exchange-hooks.js';
@@ -361,8 +362,16 @@ export async function proxyHttpExchange(
   if (admission?.ok) admission.charge(chargedTokens(result?.usage));
   if (sessionId === undefined) return;
   const responseBody = relay.capture;
+  // The bodies are written in the record's own transaction (one per batch, not one each).
+  const blobs: StagedBlob[] = [];
+  const stage = (bytes: Uint8Array): string => {
+    const blob = ctx.recorder.stageBlob(bytes);
+    blobs.push(blob);
+    return blob.sha256;
+  };
   // Issued before the session's end, so the log reads start, exchanges, end.
   const recorded = ctx.recorder.record(sessionId, 'http.exchange', {
+    blobs,
     identity: target.identity,
     source: target.source,
     connection: target.connection,
@@ -376,11 +385,11 @@ export async function proxyHttpExchange(
       ttfbMs: relay.firstByteAt === undefined ? null : ms(relay.firstByteAt - started),
       requestBytes: requestBody.total,
       responseBytes: responseBody.total,
-      requestBody: requestBody.total > 0 ? ctx.recorder.putBlob(requestBody.bytes()) : null,
-      responseBody: responseBody.total > 0 ? ctx.recorder.putBlob(responseBody.bytes()) : null,
+      requestBody: requestBody.total > 0 ? stage(requestBody.bytes()) : null,
+      responseBody: responseBody.total > 0 ? stage(responseBody.bytes()) : null,
       bodiesTruncated: requestBody.truncated || responseBody.truncated,
       contentType: relay.contentType,
-      ...(llm !== 'none' ? llmFields(ctx.recorder, endpoint, facts, result, relay.sseEventsSkipped) : {}),
+      ...(llm !== 'none' ? llmFields(stage, endpoint, facts, result, relay.sseEventsSkipped) : {}),
       ...(error ? { errorCode: error.code } : {}),
     },
   });
@@ -394,7 +403,7 @@ export async function proxyHttpExchange(
  * blob (`output`): they are the model's words, may be long, and may hold anything.
  */
 function llmFields(
-  recorder: Recorder,
+  stage: (bytes: Uint8Array) => string,
   endpoint: string,
   facts: LlmRequestFacts,
   result: LlmResult | undefined,
@@ -408,9 +417,7 @@ function llmFields(
   };
   if (facts.embeddingInputs > 0) fields['embeddingInputs'] = facts.embeddingInputs;
   if (result && (result.text.length > 0 || result.toolCalls.length > 0)) {
-    fields['output'] = recorder.putBlob(
-      Buffer.from(JSON.stringify({ text: result.text, toolCalls: result.toolCalls }), 'utf8'),
-    );
+    fields['output'] = stage(Buffer.from(JSON.stringify({ text: result.text, toolCalls: result.toolCalls }), 'utf8'));
     fields['outputChars'] = result.text.length;
     fields['outputTruncated'] = result.textTruncated;
     fields['toolCalls'] = result.toolCalls.map((t) => t.name);

@@ -1,5 +1,6 @@
 import type { WardError } from '@ward/protocol';
 import type { Identity } from '../identity/index.js';
+import type { StagedBlob } from '../store/blobs.js';
 
 export type Protocol = 'postgres' | 'ssh' | 'http';
 
@@ -20,6 +21,11 @@ export interface RecordFields {
   rule?: string | undefined;
   decision?: 'allow' | 'deny' | 'mask' | 'hold' | undefined;
   data?: Record<string, unknown>;
+  /**
+   * Blobs the record names (from `stageBlob`): written in the record's own audit transaction,
+   * so the record and the bytes it names commit together or not at all.
+   */
+  blobs?: readonly StagedBlob[] | undefined;
 }
 
 export interface SessionOutcome {
@@ -38,6 +44,11 @@ export interface Recorder {
   sessionStarted(session: SessionInfo): Promise<void>;
   record(sessionId: string | undefined, kind: string, fields: RecordFields): Promise<void>;
   sessionEnded(sessionId: string, outcome: SessionOutcome): Promise<void>;
-  /** Keeps a body or transcript; returns its SHA-256 (hex) for the audit record. */
-  putBlob(bytes: Uint8Array): string;
+  /**
+   * Checks and hashes a body or transcript (its SHA-256, hex, is what the audit record names)
+   * without writing it: pass it in the `blobs` of the record that names it, which stores it.
+   * Throws ERR_STORE_BLOB_TOO_LARGE, or ERR_AUDIT_UNAVAILABLE (and the like) when the store
+   * cannot write. Holds the caller's bytes until that record commits; they must not change.
+   */
+  stageBlob(bytes: Uint8Array): StagedBlob;
 }

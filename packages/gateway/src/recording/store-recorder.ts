@@ -1,4 +1,5 @@
 import type { Identity } from '../identity/index.js';
+import type { StagedBlob } from '../store/blobs.js';
 import type { Store } from '../store/index.js';
 import type { Recorder, RecordFields, SessionInfo, SessionOutcome } from './recorder.js';
 
@@ -34,8 +35,11 @@ export class StoreRecorder implements Recorder {
     });
   }
 
-  async record(sessionId: string | undefined, kind: string, fields: RecordFields): Promise<void> {
-    await this.#store.audit.append({
+  // Not async: an async frame would keep `fields` (and the staged blobs' bytes) alive until
+  // the record is durable; the audit log drops them once the batch has committed.
+  record(sessionId: string | undefined, kind: string, fields: RecordFields): Promise<void> {
+    const blobs = fields.blobs;
+    const input = {
       kind,
       sessionId,
       identity: identityLabel(fields.identity),
@@ -44,7 +48,10 @@ export class StoreRecorder implements Recorder {
       rule: fields.rule,
       decision: fields.decision,
       data: fields.data,
-    });
+    };
+    return this.#store.audit
+      .appendWith(input, blobs && blobs.length > 0 ? this.#store.blobs.hook(blobs) : undefined)
+      .then(done);
   }
 
   async sessionEnded(sessionId: string, outcome: SessionOutcome): Promise<void> {
@@ -56,7 +63,9 @@ export class StoreRecorder implements Recorder {
     });
   }
 
-  putBlob(bytes: Uint8Array): string {
-    return this.#store.blobs.put(bytes);
+  stageBlob(bytes: Uint8Array): StagedBlob {
+    return this.#store.blobs.stage(bytes);
   }
 }
+
+function done(): void {}

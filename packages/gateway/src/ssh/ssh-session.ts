@@ -11,6 +11,7 @@ import {
 import type { ServerChannel, Session } from 'ssh2';
 import type { Identity } from '../identity/index.js';
 import type { LiveSession } from '../sessions/index.js';
+import type { StagedBlob } from '../store/index.js';
 import { AsciicastWriter } from './asciicast.js';
 import { isAllowedEnv, MAX_ENV_VALUE_BYTES } from './env-allow.js';
 import { encodeTerminalModes } from './pty-modes.js';
@@ -547,11 +548,14 @@ export class SshSession implements LiveSession {
     if (!this.#recorded) return;
     this.#sftp?.end();
     let recording: string | null = null;
+    let blobs: StagedBlob[] | undefined;
     let truncated = false;
     if (this.#cast) {
       truncated = this.#cast.truncated;
       try {
-        recording = this.#ctx.recorder.putBlob(this.#cast.finish());
+        const blob = this.#ctx.recorder.stageBlob(this.#cast.finish());
+        recording = blob.sha256;
+        blobs = [blob];
       } catch (err) {
         this.#ctx.logger.error({ err, session: this.id }, 'could not store the recording');
       }
@@ -581,6 +585,8 @@ export class SshSession implements LiveSession {
       decision: 'allow' as const,
       rule: this.#policy.name,
       data,
+      // Stored in the record's transaction: the record that names the recording commits with it.
+      blobs,
     };
     const id = this.id;
     const outcome =

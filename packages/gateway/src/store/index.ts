@@ -9,7 +9,7 @@ export {
   verifyAuditExport,
   verifyStore,
 } from '../audit/index.js';
-export type { BlobStore } from './blobs.js';
+export type { BlobStore, StagedBlob } from './blobs.js';
 export { MIGRATIONS, type Migration, SCHEMA_VERSION } from './migrations.js';
 export { openStore, type Store, type StoreOptions } from './open-store.js';
 export type {

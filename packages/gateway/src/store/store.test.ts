@@ -330,12 +330,78 @@ describe('store: blobs', () => {
     assert.equal(verifyStore(store).ok, true);
   });
 
+  test('a staged blob is written in the transaction of the record that names it, once per content', async (t) => {
+    const { store } = tempStore(t, { maxBlobBytes: 1024 });
+    const body = new TextEncoder().encode('{"model":"gpt-4o-mini"}');
+    const staged = store.blobs.stage(body);
+    assert.equal(staged.sha256, createHash('sha256').update(body).digest('hex'));
+    // The caller's bytes, not a copy.
+    assert.equal(staged.bytes, body);
+    // Nothing written yet: the record commits it.
+    assert.equal(store.blobs.has(staged.sha256), false);
+    const again = store.blobs.stage(body);
+    const other = store.blobs.stage(new TextEncoder().encode('{"choices":[]}'));
+    const appended = store.audit.appendWith(
+      { kind: 'http.exchange', data: { requestBody: staged.sha256, responseBody: other.sha256 } },
+      store.blobs.hook([staged, again, other]),
+    );
+    // A second record naming the same content in the same batch: still one row.
+    const second = store.audit.appendWith(
+      { kind: 'http.exchange', data: { requestBody: again.sha256 } },
+      store.blobs.hook([again]),
+    );
+    await Promise.all([appended, second]);
+    assert.equal(store.audit.stats().commits, 1);
+    assert.deepEqual(store.blobs.get(staged.sha256), Buffer.from(body));
+    assert.equal(store.blobs.has(other.sha256), true);
+    assert.equal(store.db.prepare('SELECT count(*) FROM blobs').pluck().get(), 2);
+    // Already stored by put: staging and recording it again adds no row.
+    const put = store.blobs.put(new TextEncoder().encode('transcript'));
+    await store.audit.appendWith(
+      { kind: 'ssh.session', data: { recording: put } },
+      store.blobs.hook([store.blobs.stage(new TextEncoder().encode('transcript'))]),
+    );
+    assert.equal(store.db.prepare('SELECT count(*) FROM blobs').pluck().get(), 3);
+    // The size check and a refused store still throw at stage time, before any record.
+    assert.throws(() => store.blobs.stage(new Uint8Array(1025)), { code: 'ERR_STORE_BLOB_TOO_LARGE' });
+    assert.equal(store.audit.healthy, true);
+    assert.equal(verifyStore(store).ok, true);
+  });
+
+  test('a staged blob that cannot be written fails its record with it and turns the store unhealthy', async (t) => {
+    const { store } = tempStore(t);
+    await store.audit.append({ kind: 'session.start' });
+    const events: WardError[] = [];
+    store.audit.on('unhealthy', (err) => events.push(err));
+    const staged = store.blobs.stage(new Uint8Array(64 * 1024).fill(7));
+    // The file may not grow: the blob's pages are SQLITE_FULL, as on a full disk.
+    store.db.pragma(`max_page_count = ${store.db.pragma('page_count', { simple: true }) as number}`);
+    await assert.rejects(
+      store.audit.appendWith({ kind: 'ssh.session', data: { recording: staged.sha256 } }, store.blobs.hook([staged])),
+      (err: unknown) => {
+        assert.ok(err instanceof WardError);
+        assert.equal(err.code, 'ERR_AUDIT_UNAVAILABLE');
+        assert.equal((err.cause as { code?: string }).code, 'SQLITE_FULL');
+        return true;
+      },
+    );
+    assert.equal(store.audit.healthy, false);
+    assert.equal(events.length, 1);
+    // Neither the record nor its blob: they commit together or not at all.
+    assert.equal(store.db.prepare('SELECT count(*) FROM blobs').pluck().get(), 0);
+    assert.equal(store.db.prepare("SELECT count(*) FROM audit_records WHERE kind = 'ssh.session'").pluck().get(), 0);
+    assert.throws(() => store.blobs.stage(new Uint8Array([1])), { code: 'ERR_AUDIT_UNAVAILABLE' });
+    assert.equal(verifyStore(store).ok, true);
+  });
+
   test('put on a read-only or closed store is refused with its own code', async (t) => {
     const ts = tempStore(t);
     await ts.store.audit.append({ kind: 'k' });
     const ro = ts.reopen({ readOnly: true });
     assert.throws(() => ro.blobs.put(new Uint8Array([1])), { code: 'ERR_STORE_READ_ONLY' });
+    assert.throws(() => ro.blobs.stage(new Uint8Array([1])), { code: 'ERR_STORE_READ_ONLY' });
     await ts.store.close();
     assert.throws(() => ts.store.blobs.put(new Uint8Array([1])), { code: 'ERR_STORE_CLOSED' });
+    assert.throws(() => ts.store.blobs.stage(new Uint8Array([1])), { code: 'ERR_STORE_CLOSED' });
   });
 });
