@@ -83,6 +83,9 @@ connections:
   - name: ${CONNECTION}
     type: postgres
     agent: bench-agent
+access:
+  grants:
+    - { id: bench, identities: ["user:bench"], connections: [${CONNECTION}] }
 `,
   );
   const children: ChildProcess[] = [];
