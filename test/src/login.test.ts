@@ -5,8 +5,8 @@
 // and forms (to the CLI's own loopback listener for the PKCE flow).
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -19,6 +19,7 @@ import OpenAI from 'openai';
 import pg from 'pg';
 import pino from 'pino';
 import { completeBrowserLogin, completeDeviceLogin, type Idp, startIdp } from './helpers/oidc-idp.js';
+import { opensshWithPassword } from './helpers/openssh-password.js';
 import { eventually, pgConnection } from './helpers/ward-stack.js';
 
 const root = process.env['WARD_REPO_ROOT'] ?? new URL('../..', import.meta.url).pathname;
@@ -125,8 +126,7 @@ describe('ward login / whoami / logout with a real IdP', () => {
   let shortIdp: Idp;
   let cluster: PgCluster;
   let sshd: Sshd;
-  let knownHosts: string;
-  let askpass: string;
+  let sshWithPassword: ReturnType<typeof opensshWithPassword>['ssh'];
   let upstream: Awaited<ReturnType<typeof startDemoUpstream>>;
   let gateway: RunningGateway;
   let agent: RunningAgent;
@@ -205,13 +205,12 @@ describe('ward login / whoami / logout with a real IdP', () => {
     await agent.online();
     // OpenSSH pins the gateway's host key (its public half, from the data dir) and reads the
     // password from SSH_ASKPASS.
-    const pub = spawnSync('ssh-keygen', ['-y', '-f', join(dataDir, 'ssh-host-key')], { encoding: 'utf8' });
-    assert.equal(pub.status, 0, pub.stderr);
-    knownHosts = join(dataDir, 'known_hosts');
-    writeFileSync(knownHosts, `[127.0.0.1]:${gateway.ssh?.port} ${pub.stdout.trim()}\n`);
-    askpass = join(dataDir, 'askpass.sh');
-    writeFileSync(askpass, '#!/bin/sh\nprintf "%s\\n" "$WARD_TEST_PASSWORD"\n');
-    chmodSync(askpass, 0o700);
+    sshWithPassword = opensshWithPassword({
+      gatewayDataDir: dataDir,
+      port: gateway.ssh?.port ?? 0,
+      workDir: dataDir,
+      user: 'box',
+    }).ssh;
   });
 
   after(async () => {
@@ -394,32 +393,7 @@ describe('ward login / whoami / logout with a real IdP', () => {
     const short = r.stdout.trim();
     assert.notEqual(short, idpToken);
     assert.ok(short.length <= 1023, `OpenSSH sends at most 1023 bytes of password (got ${short.length})`);
-    const ssh = await run(
-      'ssh',
-      [
-        '-F',
-        '/dev/null',
-        '-o',
-        'StrictHostKeyChecking=yes',
-        '-o',
-        `UserKnownHostsFile=${knownHosts}`,
-        '-o',
-        'PreferredAuthentications=password',
-        '-o',
-        'PubkeyAuthentication=no',
-        '-o',
-        'NumberOfPasswordPrompts=1',
-        '-o',
-        'LogLevel=ERROR',
-        '-p',
-        String(gateway.ssh?.port),
-        '-l',
-        'box',
-        '127.0.0.1',
-        'echo signed-in-through-ward',
-      ],
-      { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0', WARD_TEST_PASSWORD: short },
-    );
+    const ssh = await sshWithPassword(short, 'echo signed-in-through-ward');
     assert.equal(ssh.code, 0, ssh.stderr);
     assert.equal(ssh.stdout.trim(), 'signed-in-through-ward');
     await gateway.store.audit.flush();

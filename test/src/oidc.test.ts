@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -25,6 +25,7 @@ import pino from 'pino';
 import { Client as SshClient } from 'ssh2';
 import { WebSocket } from 'ws';
 import { type Idp, startIdp } from './helpers/oidc-idp.js';
+import { opensshWithPassword } from './helpers/openssh-password.js';
 import { eventually, pgConnection } from './helpers/ward-stack.js';
 
 const DB_PASSWORD = 'oidc-e2e-db-password';
@@ -62,8 +63,7 @@ describe('OIDC through ward: real IdP, psql, openai SDK, OpenSSH', () => {
   let gateway: RunningGateway;
   let agent: RunningAgent;
   let dir: string;
-  let knownHosts: string;
-  let askpass: string;
+  let sshWithPassword: ReturnType<typeof opensshWithPassword>['ssh'];
   // The verifier's clock (cache age, cooldown); token times are real time.
   let clockOffset = 0;
   const clock = { now: () => Date.now() + clockOffset };
@@ -154,16 +154,17 @@ describe('OIDC through ward: real IdP, psql, openai SDK, OpenSSH', () => {
       logger: logger.child({ component: 'agent' }),
     });
     await agent.online();
-    // Pin the gateway's host key: its public half, from the key file in the data dir.
-    const pub = spawnSync('ssh-keygen', ['-y', '-f', join(dir, 'gw', 'ssh-host-key')], { encoding: 'utf8' });
-    assert.equal(pub.status, 0, pub.stderr);
-    knownHosts = join(dir, 'known_hosts');
-    writeFileSync(knownHosts, `[127.0.0.1]:${gateway.ssh?.port} ${pub.stdout.trim()}\n`);
-    const fp = spawnSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', knownHosts], { encoding: 'utf8' });
+    // OpenSSH pins the gateway's host key (its public half, from the data dir) and reads the
+    // password from SSH_ASKPASS.
+    const client = opensshWithPassword({
+      gatewayDataDir: join(dir, 'gw'),
+      port: gateway.ssh?.port ?? 0,
+      workDir: dir,
+      user: 'box',
+    });
+    sshWithPassword = client.ssh;
+    const fp = spawnSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', client.knownHosts], { encoding: 'utf8' });
     assert.ok(fp.stdout.includes(gateway.ssh?.hostKeyFingerprint ?? '?'), `pinned the gateway host key: ${fp.stdout}`);
-    askpass = join(dir, 'askpass.sh');
-    writeFileSync(askpass, '#!/bin/sh\nprintf "%s\\n" "$WARD_TEST_PASSWORD"\n');
-    chmodSync(askpass, 0o700);
   });
 
   after(async () => {
@@ -188,32 +189,7 @@ describe('OIDC through ward: real IdP, psql, openai SDK, OpenSSH', () => {
     openai(token).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] });
   const openssh = (token: string, command: string) => {
     assert.ok(token.length <= 1023, `OpenSSH sends at most 1023 bytes of password (token is ${token.length})`);
-    return run(
-      'ssh',
-      [
-        '-F',
-        '/dev/null',
-        '-o',
-        'StrictHostKeyChecking=yes',
-        '-o',
-        `UserKnownHostsFile=${knownHosts}`,
-        '-o',
-        'PreferredAuthentications=password',
-        '-o',
-        'PubkeyAuthentication=no',
-        '-o',
-        'NumberOfPasswordPrompts=1',
-        '-o',
-        'LogLevel=ERROR',
-        '-p',
-        String(gateway.ssh?.port),
-        '-l',
-        'box',
-        '127.0.0.1',
-        command,
-      ],
-      { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0', WARD_TEST_PASSWORD: token },
-    );
+    return sshWithPassword(token, command);
   };
   /** ssh2's client with a password: resolves 'ok' or the error level it failed at. */
   const ssh2Login = (token: string) =>
