@@ -138,15 +138,8 @@ export class PostgresSession implements LiveSession {
       // A password message over the pre-auth cap is a credential refused unread (a 1 MB token):
       // recorded like any other refused token, never with its bytes.
       if (this.#phase === 'password' && error.code === 'ERR_PG_MESSAGE_TOO_LARGE') {
-        await this.#ctx.recorder
-          .record(undefined, 'auth.denied', {
-            source: this.source,
-            connection: this.#startup?.parameters.get('database') ?? this.#startup?.parameters.get('user') ?? '',
-            decision: 'deny',
-            rule: 'auth.token',
-            data: { code: error.code, protocol: 'postgres', reason: 'message_too_large' },
-          })
-          .catch(() => {});
+        await this.#refuseToken(error, { reason: 'message_too_large' });
+        return;
       }
       this.#fatal(error);
       return;
@@ -240,7 +233,7 @@ export class PostgresSession implements LiveSession {
       this.#fatal(new WardError('ERR_PG_PROTOCOL', 'invalid_argument', `expected a password message, got ${msg.type}`));
       return;
     }
-    const requested = this.#startup?.parameters.get('database') ?? this.#startup?.parameters.get('user') ?? '';
+    const requested = this.#requestedConnection();
     try {
       const token = decodePasswordMessage(msg);
       if (token.length === 0)
@@ -252,20 +245,30 @@ export class PostgresSession implements LiveSession {
       this.identity = await this.#ctx.authenticate(token);
     } catch (err) {
       const error = toWardError(err, 'ERR_AUTH_TOKEN_INVALID', 'unauthenticated');
-      await this.#ctx.recorder
-        .record(undefined, 'auth.denied', {
-          source: this.source,
-          connection: requested,
-          decision: 'deny',
-          rule: 'auth.token',
-          data: { code: error.code, protocol: 'postgres', ...authDenialData(error) },
-        })
-        .catch(() => {});
-      this.#fatal(error);
+      await this.#refuseToken(error, authDenialData(error));
       return;
     }
     this.connection = requested;
     await this.#connect();
+  }
+
+  /** The connection the client asked for: the database name, else the user name. */
+  #requestedConnection(): string {
+    return this.#startup?.parameters.get('database') ?? this.#startup?.parameters.get('user') ?? '';
+  }
+
+  /** A refused credential: recorded as `auth.denied` (never the token), then FATAL to psql. */
+  async #refuseToken(error: WardError, detail: Record<string, string | undefined>): Promise<void> {
+    await this.#ctx.recorder
+      .record(undefined, 'auth.denied', {
+        source: this.source,
+        connection: this.#requestedConnection(),
+        decision: 'deny',
+        rule: 'auth.token',
+        data: { code: error.code, protocol: 'postgres', ...detail },
+      })
+      .catch(() => {});
+    this.#fatal(error);
   }
 
   async #connect(): Promise<void> {
