@@ -46,6 +46,8 @@ export class StatementTracker {
   readonly #prepared = new Map<string, string>();
   readonly #portals = new Map<string, { sql: string; params: StatementRecord['params'] }>();
   readonly #queue: Array<Pending | typeof SYNC> = [];
+  /** Statements in #queue, Syncs not counted: the session reads it at every ReadyForQuery. */
+  #statements = 0;
   readonly #done: (record: StatementRecord) => void;
 
   constructor(onStatement: (record: StatementRecord) => void) {
@@ -54,12 +56,13 @@ export class StatementTracker {
 
   /** Statements sent and not yet answered. */
   get pending(): number {
-    return this.#queue.filter((p) => p !== SYNC).length;
+    return this.#statements;
   }
 
   frontend(msg: FrontendMessages.TaggedFrontendMessage): void {
     switch (msg.type) {
       case 'Query':
+        this.#statements++;
         this.#queue.push({
           record: { protocol: 'simple', sql: msg.query, tags: [], rows: 0, durationMs: 0 },
           started: performance.now(),
@@ -85,6 +88,7 @@ export class StatementTracker {
           durationMs: 0,
         };
         if (portal?.params && portal.params.length > 0) record.params = portal.params;
+        this.#statements++;
         this.#queue.push({ record, started: performance.now() });
         return;
       }
@@ -160,6 +164,7 @@ export class StatementTracker {
   #finish(): void {
     const head = this.#queue.shift();
     if (!head || head === SYNC) return;
+    this.#statements--;
     head.record.durationMs = Math.round((performance.now() - head.started) * 1000) / 1000;
     this.#done(head.record);
   }
