@@ -86,6 +86,24 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> 
   });
 }
 
+/** `ward connect appdb` as the signed-in user of `configDir`, once it listens on its local port. */
+async function wardConnect(configDir: string): Promise<{ port: string; stop(): void }> {
+  const child = spawn(process.execPath, [WARD, 'connect', 'appdb', '--port', '0'], {
+    env: { ...process.env, WARD_CONFIG_DIR: configDir, WARD_TOKEN: '', WARD_GATEWAY: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const listening = () => /on 127\.0\.0\.1:(\d+)/.exec(out)?.[1];
+  try {
+    await eventually(() => listening() !== undefined, 15_000, 'ward connect to listen');
+  } catch (err) {
+    child.kill('SIGINT');
+    throw err;
+  }
+  return { port: listening() ?? '', stop: () => child.kill('SIGINT') };
+}
+
 const cachePath = (configDir: string) => join(configDir, 'credentials.json');
 const readCache = (configDir: string) => JSON.parse(readFileSync(cachePath(configDir), 'utf8')) as CachedCredentials;
 
@@ -336,24 +354,32 @@ describe('ward login / whoami / logout with a real IdP', () => {
   });
 
   test('as alice: psql through ward connect, recorded with her IdP subject and issuer', async () => {
-    const child = spawn(process.execPath, [WARD, 'connect', 'appdb', '--port', '0'], {
-      env: { ...process.env, WARD_CONFIG_DIR: aliceDir, WARD_TOKEN: '', WARD_GATEWAY: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const connect = await wardConnect(aliceDir);
     try {
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      await eventually(() => /on 127\.0\.0\.1:(\d+)/.test(out), 15_000, 'ward connect to listen');
-      const localPort = /on 127\.0\.0\.1:(\d+)/.exec(out)?.[1] ?? '';
       const r = await run(
         'psql',
-        ['-X', '-A', '-t', '-w', '-h', '127.0.0.1', '-p', localPort, '-U', 'anyone', '-d', 'app', '-c', 'select 6 * 7'],
+        [
+          '-X',
+          '-A',
+          '-t',
+          '-w',
+          '-h',
+          '127.0.0.1',
+          '-p',
+          connect.port,
+          '-U',
+          'anyone',
+          '-d',
+          'app',
+          '-c',
+          'select 6 * 7',
+        ],
         { PGPASSWORD: '' },
       );
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout.trim(), '42');
     } finally {
-      child.kill('SIGINT');
+      connect.stop();
     }
     await gateway.store.audit.flush();
     const query = gateway.store.audit
@@ -465,14 +491,8 @@ describe('ward login / whoami / logout with a real IdP', () => {
     const r = await deviceLogin(shortIdp, dir, gateway.httpUrl, 'carol');
     assert.equal(r.code, 0, r.stderr);
     const first = readCache(dir);
-    const connect = spawn(process.execPath, [WARD, 'connect', 'appdb', '--port', '0'], {
-      env: { ...process.env, WARD_CONFIG_DIR: dir, WARD_TOKEN: '', WARD_GATEWAY: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const connect = await wardConnect(dir);
     try {
-      let out = '';
-      connect.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      await eventually(() => /on 127\.0\.0\.1:(\d+)/.test(out), 15_000, 'ward connect to listen');
       await eventually(() => Date.now() > Date.parse(first.expiresAt) + 1000, 15_000, 'the access token to expire');
       // The old token no longer works at the gateway (no clock tolerance for this issuer)...
       const stale = await fetch(`${gateway.httpUrl}/api/v1/whoami`, {
@@ -480,16 +500,30 @@ describe('ward login / whoami / logout with a real IdP', () => {
       });
       assert.equal(stale.status, 401);
       // ...but the running ward connect refreshes before it opens the next connection.
-      const localPort = /on 127\.0\.0\.1:(\d+)/.exec(out)?.[1] ?? '';
       const psql = await run(
         'psql',
-        ['-X', '-A', '-t', '-w', '-h', '127.0.0.1', '-p', localPort, '-U', 'carol', '-d', 'app', '-c', 'select 40 + 2'],
+        [
+          '-X',
+          '-A',
+          '-t',
+          '-w',
+          '-h',
+          '127.0.0.1',
+          '-p',
+          connect.port,
+          '-U',
+          'carol',
+          '-d',
+          'app',
+          '-c',
+          'select 40 + 2',
+        ],
         { PGPASSWORD: '' },
       );
       assert.equal(psql.code, 0, psql.stderr);
       assert.equal(psql.stdout.trim(), '42');
     } finally {
-      connect.kill('SIGINT');
+      connect.stop();
     }
     const second = readCache(dir);
     assert.notEqual(second.token, first.token);
