@@ -3,12 +3,12 @@ import { NAME_PATTERN, parseDuration, WardError } from '@ward/protocol';
 import type { AccessAction } from '../config/access-config.js';
 import type { ApiHandler } from '../http/index.js';
 import { sendJson } from '../http/index.js';
+import { readJsonObject } from '../http/json-body.js';
 import type { Identity } from '../identity/index.js';
 import { identityLabel, type Recorder } from '../recording/index.js';
 import { peerAddress } from '../sessions/index.js';
 import type { ServiceAccountRepository } from '../store/service-accounts.js';
 import type { AccessControl } from './access-control.js';
-import { readJsonObject } from './json-body.js';
 
 export interface AccessApiContext {
   access: AccessControl;

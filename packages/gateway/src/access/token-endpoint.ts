@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NAME_PATTERN, WardError } from '@ward/protocol';
+import { readBody } from '../http/json-body.js';
 import type { Identity, Role, TokenService } from '../identity/index.js';
 import type { Recorder } from '../recording/index.js';
 import type { ServiceAccountRepository } from '../store/service-accounts.js';
-import { readBody } from './json-body.js';
 
 export const GRANT_CLIENT_CREDENTIALS = 'client_credentials';
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';

@@ -15,5 +15,6 @@ export {
   type GatewayHttpOptions,
   type HttpConnectionInfo,
 } from './http-server.js';
+export { readBody, readJsonObject } from './json-body.js';
 export { sendJson, sendJsonError } from './json-error.js';
 export { ResponseRelay, type ResponseRelayOptions } from './response-relay.js';

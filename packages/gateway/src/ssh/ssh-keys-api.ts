@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WardError } from '@ward/protocol';
 import type { ApiHandler } from '../http/index.js';
-import { sendJson } from '../http/index.js';
+import { readJsonObject, sendJson } from '../http/index.js';
 import type { Identity } from '../identity/index.js';
 import { identityLabel, type Recorder } from '../recording/index.js';
 import type { Store } from '../store/index.js';
@@ -20,27 +20,6 @@ export interface SshApiContext {
 const MAX_BODY_BYTES = 16 * 1024;
 
 const canAudit = (who: Identity) => who.roles.includes('admin') || who.roles.includes('auditor');
-
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) {
-      throw new WardError('ERR_API_BODY_TOO_LARGE', 'invalid_argument', `the body is over ${MAX_BODY_BYTES} bytes`, {
-        httpStatus: 413,
-      });
-    }
-    chunks.push(chunk as Buffer);
-  }
-  try {
-    const value = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
-  } catch {
-    // Answered below with the same error as any other non-object body.
-  }
-  throw new WardError('ERR_API_BAD_BODY', 'invalid_argument', 'send a JSON object: {"publicKey": "ssh-ed25519 AAAA…"}');
-}
 
 /**
  * API routes for SSH, chained into the gateway's /api/v1 handler:
@@ -82,7 +61,7 @@ export function createSshApi(ctx: SshApiContext): ApiHandler {
             'only identities that may open sessions (admin, user) can register SSH keys',
           );
         }
-        const body = await readJson(req);
+        const body = await readJsonObject(req, MAX_BODY_BYTES, 'a JSON object: {"publicKey": "ssh-ed25519 AAAA…"}');
         if (typeof body['publicKey'] !== 'string') {
           throw new WardError('ERR_API_BAD_BODY', 'invalid_argument', 'publicKey must be a string');
         }

@@ -17,8 +17,15 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   return Buffer.concat(chunks);
 }
 
-/** Reads a JSON object body; an empty body is `{}`. ERR_API_BAD_BODY otherwise. */
-export async function readJsonObject(req: IncomingMessage, limit = 16 * 1024): Promise<Record<string, unknown>> {
+/**
+ * Reads a JSON object body for an API route; an empty body is `{}`. Anything else that is not a
+ * JSON object is ERR_API_BAD_BODY, its message showing `expected` (e.g. an example body).
+ */
+export async function readJsonObject(
+  req: IncomingMessage,
+  limit = 16 * 1024,
+  expected = 'a JSON object',
+): Promise<Record<string, unknown>> {
   const text = (await readBody(req, limit)).toString('utf8');
   if (text.trim() === '') return {};
   try {
@@ -27,5 +34,5 @@ export async function readJsonObject(req: IncomingMessage, limit = 16 * 1024): P
   } catch {
     // Answered below.
   }
-  throw new WardError('ERR_API_BAD_BODY', 'invalid_argument', 'send a JSON object');
+  throw new WardError('ERR_API_BAD_BODY', 'invalid_argument', `send ${expected}`);
 }
